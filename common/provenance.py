@@ -1,0 +1,110 @@
+"""Provenance recorded with every run: what code, data, environment and hardware produced a result.
+
+The record is logged as one POINT_IN_TIME `provenance` event before run_start (outside the timed region);
+its JSON Schema is submission_checker/schemas/provenance.schema.json.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+from common.benchmark import REPO_ROOT
+
+# Files that do not change what a run computes are left out of the code hash, so documentation edits and the
+# definition's own record of the released hash do not change it (the definition is checked as data anyway).
+NOT_CODE = {"README.md", "benchmark.yaml"}
+SKIP_DIRS = {"__pycache__", ".pytest_cache"}
+
+
+def tree_hash(directory: Path) -> str:
+    """sha256 over (relative path, file sha256) of every code file under directory, in sorted order."""
+    directory = Path(directory)
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*")):
+        rel = path.relative_to(directory)
+        if not path.is_file() or path.name in NOT_CODE or SKIP_DIRS.intersection(rel.parts):
+            continue
+        digest.update(rel.as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode() + b"\n")
+    return digest.hexdigest()
+
+
+def code_hashes(workload_dir: Path) -> dict:
+    return {"workload_sha256": tree_hash(workload_dir), "common_sha256": tree_hash(REPO_ROOT / "common")}
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_state() -> dict:
+    """Commit and dirty flag; inside an image without .git the build records them in GIT_COMMIT/GIT_DIRTY."""
+    commit = _git("rev-parse", "HEAD")
+    if commit is not None:
+        return {"commit": commit, "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}
+    dirty = os.environ.get("GIT_DIRTY")
+    return {"commit": os.environ.get("GIT_COMMIT"), "dirty": None if dirty is None else dirty == "true"}
+
+
+def packages() -> dict:
+    versions = {}
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            versions[name.lower()] = dist.version
+    listing = "\n".join(f"{name}=={versions[name]}" for name in sorted(versions))
+    return {"versions": dict(sorted(versions.items())), "sha256": hashlib.sha256(listing.encode()).hexdigest()}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware() -> dict:
+    import torch
+
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpu_name": gpus[0] if gpus else None,
+        "gpu_count": len(gpus),
+        "machine": platform.machine(),
+    }
+
+
+def container() -> dict:
+    """tasks.py hands the image id to the container in CONTAINER_IMAGE_ID; docker offers no other way in."""
+    in_container = Path("/.dockerenv").exists() or "CONTAINER_IMAGE_ID" in os.environ
+    return {"in_container": in_container, "image_id": os.environ.get("CONTAINER_IMAGE_ID")}
+
+
+def collect(workload_dir: Path, dataset_sha256: dict[str, str]) -> dict:
+    import torch
+
+    return {
+        "git": git_state(),
+        "code": code_hashes(workload_dir),
+        "dataset_sha256": dict(sorted(dataset_sha256.items())),
+        "packages": packages(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "os": platform.platform(),
+        "hardware": hardware(),
+        "container": container(),
+    }

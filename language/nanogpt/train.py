@@ -1,0 +1,130 @@
+"""Train the character-level GPT on TinyShakespeare until the validation loss reaches the target.
+
+    python language/nanogpt/train.py --seed 1 [--smoke] [--data-dir data] [--log-file out.txt]
+    torchrun --nproc_per_node 2 language/nanogpt/train.py --seed 1 ...   (DDP; same global batch)
+
+All numbers (model, hyperparameters, target, cadence) come from benchmark.yaml.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # repository root, for `common` (see common/__init__.py)
+
+from common import benchmark  # noqa: E402
+from common.runtime import init_distributed, parse_args, seed_everything  # noqa: E402
+from common.timed_run import TimedRun  # noqa: E402
+from model import GPT, GPTConfig  # noqa: E402
+
+
+def load_splits(definition: dict, data_dir: Path):
+    """Encode the text with its character vocabulary; the first train_fraction trains, the rest validates."""
+    text = (data_dir / definition["dataset"]["files"][0]["path"]).read_text(encoding="utf-8")
+    vocab = sorted(set(text))
+    index = {ch: i for i, ch in enumerate(vocab)}
+    data = torch.tensor([index[ch] for ch in text], dtype=torch.long)
+    n_train = int(definition["dataset"]["train_fraction"] * len(data))
+    return data[:n_train], data[n_train:], len(vocab)
+
+
+def val_windows(val: torch.Tensor, block_size: int, max_chars: int | None):
+    """Non-overlapping windows covering the validation split: every character after the first is predicted
+    exactly once, with at most block_size characters of context."""
+    if max_chars:
+        val = val[:max_chars + 1]
+    n = (len(val) - 1) // block_size
+    x = val[: n * block_size].view(n, block_size)
+    y = val[1: n * block_size + 1].view(n, block_size)
+    return x, y
+
+
+@torch.no_grad()
+def evaluate(model, x, y, ctx, device, batch=256) -> float:
+    """Mean cross-entropy (nats/char) over all windows; each rank scores a shard, sums are all-reduced."""
+    model.eval()
+    totals = torch.zeros(2, dtype=torch.float64, device=device)
+    for start in range(ctx.rank * batch, len(x), ctx.world_size * batch):
+        xb, yb = x[start:start + batch].to(device), y[start:start + batch].to(device)
+        logits, _ = model(xb)
+        totals[0] += torch.nn.functional.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="sum").double()
+        totals[1] += yb.numel()
+    ctx.all_reduce_sum(totals)
+    model.train()
+    return (totals[0] / totals[1]).item()
+
+
+def learning_rate(step: int, hp: dict) -> float:
+    """Linear warmup, then cosine decay to the end learning rate (nanoGPT's schedule)."""
+    base, end = hp["opt_base_learning_rate"], hp["opt_end_learning_rate"]
+    warmup, decay = hp["opt_learning_rate_warmup_steps"], hp["opt_learning_rate_decay_steps"]
+    if step < warmup:
+        return base * (step + 1) / warmup
+    if step >= decay:
+        return end
+    progress = (step - warmup) / (decay - warmup)
+    return end + 0.5 * (1.0 + math.cos(math.pi * progress)) * (base - end)
+
+
+def main(argv=None) -> int:
+    args = parse_args(__doc__, argv)
+    definition = benchmark.load(HERE, smoke=args.smoke)
+    ctx, device = init_distributed(args.device)
+    seed_everything(args.seed)
+    run = TimedRun(definition, args.seed, args.data_dir, args.log_file, ctx)
+
+    hp, quality, cfg = definition["hyperparameters"], definition["quality"], definition["model"]
+    global_batch = hp["global_batch_size"]
+    if global_batch % ctx.world_size:
+        raise SystemExit(f"global batch {global_batch} is not divisible by {ctx.world_size} processes")
+    local_batch = global_batch // ctx.world_size
+    block_size = cfg["block_size"]
+
+    train, val, vocab_size = load_splits(definition, args.data_dir)
+    val_x, val_y = val_windows(val, block_size, quality.get("eval_max_chars"))
+    model = GPT(GPTConfig(vocab_size=vocab_size, **cfg)).to(device)
+    optimizer = model.configure_optimizer(hp)
+    ddp_model = DDP(model) if ctx.enabled else model
+    # Every rank draws the same global batch of offsets and takes its slice, so N processes see exactly the
+    # samples one process would at the same global batch size.
+    sampler = torch.Generator().manual_seed(args.seed)
+    run.log_hyperparameters({**hp, "train_samples": len(train) - block_size, "eval_samples": len(val_x),
+                             "model_parameters": model.num_params()})
+
+    run.start(total_steps=quality["max_steps"])
+    reached, block_loss, block_steps = False, torch.zeros(2, dtype=torch.float64), 0
+    for step in range(quality["max_steps"]):
+        offsets = torch.randint(len(train) - block_size, (global_batch,), generator=sampler)
+        offsets = offsets[ctx.rank * local_batch:(ctx.rank + 1) * local_batch]
+        xb = torch.stack([train[o:o + block_size] for o in offsets.tolist()]).to(device)
+        yb = torch.stack([train[o + 1:o + 1 + block_size] for o in offsets.tolist()]).to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, hp)
+        _, loss = ddp_model(xb, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), hp["opt_gradient_clip_norm"])
+        optimizer.step()
+        block_loss += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
+        run.step(global_batch, loss=loss.item())
+        if (step + 1) % quality["eval_every_steps"] == 0 or step + 1 == quality["max_steps"]:
+            run.eval_start()
+            loss_sum, loss_count = ctx.all_reduce_sum(block_loss.to(device)).tolist()
+            run.log.event("train_loss", loss_sum / loss_count,
+                          metadata={"samples_count": run.samples, "step": run.steps})
+            block_loss.zero_()
+            reached = run.eval_result(evaluate(model, val_x, val_y, ctx, device))
+            if reached:
+                break
+    run.stop(success=reached)
+    ctx.shutdown()
+    return 0 if reached else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Project tasks (invoke). Run from the repository root with the project's virtualenv:
+
+    .venv/bin/invoke list                       workloads with suite, metric and target
+    .venv/bin/invoke download nanogpt           fetch + verify the dataset (DATASET_MIRROR for a mirror)
+    .venv/bin/invoke verify nanogpt             verify the dataset's sha256 sums
+    .venv/bin/invoke run nanogpt --seed 1       one timed run (--smoke: seconds; --nproc 2: DDP)
+    .venv/bin/invoke bench nanogpt              the full benchmark over the required seeds, time-to-target
+    .venv/bin/invoke check <results folder>     the submission checker
+    .venv/bin/invoke test                       the test suite (what CI runs)
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+from invoke import Exit, task
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))  # the repository is used from a checkout (see common/__init__.py)
+
+from common import benchmark, fetch  # noqa: E402
+from common.bench import format_report, run_seeds  # noqa: E402
+
+
+def _definition(workload: str, smoke: bool = False) -> dict:
+    try:
+        return benchmark.load(workload, smoke=smoke)
+    except benchmark.UnknownWorkload as error:
+        raise Exit(f"error: {error}", code=2)
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHON": os.environ.get("PYTHON", sys.executable)}
+
+
+@task(name="list")
+def list_workloads(c):
+    """List the workloads: suite, dataset, metric, target and required runs."""
+    print(f"{'workload':<14} {'suite':<12} {'dataset':<16} {'metric':<14} {'target':<10} runs")
+    for name in sorted(benchmark.workload_dirs()):
+        d = benchmark.load(name)
+        q = d["quality"]
+        target = f"{'<=' if q['direction'] == 'minimize' else '>='} {q['target']}"
+        print(f"{name:<14} {d['suite']:<12} {d['dataset']['name']:<16} {q['metric']:<14} {target:<10} "
+              f"{d['required_runs']}")
+
+
+@task(help={"workload": "benchmark name, see `invoke list`", "data_dir": "datasets root (default $DATA_DIR or ./data)"})
+def download(c, workload, data_dir=None):
+    """Download a workload's dataset (canonical URLs or $DATASET_MIRROR) and verify every sha256."""
+    definition = _definition(workload)
+    try:
+        fetched = fetch.download(definition, data_dir and Path(data_dir), progress=sys.stderr.isatty())
+    except fetch.DatasetError as error:
+        raise Exit(f"error: {error}", code=1)
+    print(f"{workload}: {sum(fetched)} downloaded, {len(fetched) - sum(fetched)} already present; all verified")
+
+
+@task(help={"workload": "benchmark name", "data_dir": "datasets root (default $DATA_DIR or ./data)"})
+def verify(c, workload, data_dir=None):
+    """Verify the sha256 of every dataset file of a workload."""
+    definition = _definition(workload)
+    try:
+        sums = fetch.verify(definition, data_dir and Path(data_dir))
+    except fetch.DatasetError as error:
+        raise Exit(f"error: {error}", code=1)
+    print(f"{workload}: {len(sums)} file(s) verified")
+
+
+@task(help={"workload": "benchmark name", "seed": "random seed", "smoke": "tiny test configuration (seconds)",
+            "nproc": "processes (torchrun DDP, gloo on CPU / nccl on GPU)", "logfile": "MLLOG output path"})
+def run(c, workload, seed=1, smoke=False, nproc=1, logfile=None):
+    """One timed run through the workload's run_and_time.sh."""
+    definition = _definition(workload, smoke)
+    env = {**_env(), "SMOKE": "1" if smoke else "0", "NPROC": str(nproc)}
+    if logfile:
+        env["LOGFILE"] = str(Path(logfile).resolve())
+    result = c.run(f"bash {definition['directory']}/run_and_time.sh {int(seed)}", env=env, warn=True, pty=False)
+    if result.exited != 0:
+        raise Exit(f"error: {workload} run with seed {seed} failed (exit code {result.exited}); see the log above",
+                   code=result.exited)
+
+
+@task(help={"workload": "benchmark name", "seeds": "number of seeds (default: the definition's required_runs)",
+            "smoke": "bench the smoke config instead (for trying the task out)", "nproc": "processes per run",
+            "out": "results folder (default results/bench/<workload>)"})
+def bench(c, workload, seeds=0, smoke=False, nproc=1, out=None):
+    """Run the full benchmark over seeds 1..N and print time-to-target, its spread and the harness overhead."""
+    definition = _definition(workload, smoke)
+    n = int(seeds) or definition["required_runs"]
+    out_dir = Path(out) if out else ROOT / "results" / "bench" / workload
+    summaries = run_seeds(workload, list(range(1, n + 1)), out_dir, smoke=smoke, nproc=int(nproc), env=_env())
+    print(format_report(workload, definition, summaries))
+
+
+@task(help={"folder": "results folder (<submitter>/systems, <submitter>/results/...)",
+            "smoke": "apply the definitions' smoke overrides", "out": "report directory (outside the folder)"})
+def check(c, folder, smoke=False, out=None):
+    """Check a results folder with the submission checker: verdict, reasons, score table."""
+    args = [sys.executable, "-m", "submission_checker", folder] + (["--smoke"] if smoke else [])
+    args += ["--out", out] if out else []
+    result = c.run(" ".join(f"'{a}'" for a in args), env=_env(), warn=True)
+    if result.exited != 0:
+        raise Exit(code=result.exited)
+
+
+@task(name="bench-checker")
+def bench_checker(c):
+    """Time the submission checker over a generated tree of 1,500+ logs."""
+    c.run(f"{sys.executable} -m submission_checker.bench", env=_env())
+
+
+@task(help={"k": "pytest -k expression"})
+def test(c, k=None):
+    """Run the test suite (the same command CI runs)."""
+    result = c.run(f"{sys.executable} -m pytest -q" + (f" -k '{k}'" if k else ""), env=_env(), warn=True)
+    if result.exited != 0:
+        raise Exit(code=result.exited)
+
+
+@task(help={"workload": "benchmark name (default: every workload)"})
+def rehash(c, workload=None):
+    """Record the current code hashes as the released reference (benchmark.yaml `reference_code`)."""
+    from common.provenance import code_hashes
+
+    names = [workload] if workload else sorted(benchmark.workload_dirs())
+    for name in names:
+        directory = Path(_definition(name)["directory"])
+        hashes = code_hashes(directory)
+        block = ("reference_code:  # released reference code (closed division must match); `invoke rehash` writes it\n"
+                 f"  workload_sha256: {hashes['workload_sha256']}\n  common_sha256: {hashes['common_sha256']}\n")
+        path = directory / benchmark.DEFINITION_FILE
+        text = path.read_text()
+        old = re.search(r"^reference_code:.*\n(?:  .*\n)*", text, re.M)
+        text = text[:old.start()] + block + text[old.end():] if old else text.rstrip("\n") + "\n\n" + block
+        path.write_text(text)
+        print(f"{name}: workload {hashes['workload_sha256'][:12]}, common {hashes['common_sha256'][:12]}")

@@ -1,0 +1,58 @@
+"""Shared test fixtures: the offline dataset mirror, one prepared data directory, smoke runs of a workload."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from common import benchmark, fetch
+from common.bench import read_events
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def mirror_dir() -> Path:
+    """DATASET_MIRROR when set (CI sets it), else the shared mirror beside the checkout."""
+    return Path(os.environ.get("DATASET_MIRROR") or REPO_ROOT.parent / "shared" / "datasets")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """Every workload's dataset, fetched once from the mirror through the same code download_dataset.sh uses."""
+    mirror = mirror_dir()
+    if not mirror.is_dir():
+        pytest.fail(f"dataset mirror {mirror} not found: set DATASET_MIRROR to the offline mirror")
+    root = tmp_path_factory.mktemp("data")
+    for name in benchmark.workload_dirs():
+        fetch.download(benchmark.load(name), root, mirror=str(mirror), progress=False)
+    return root
+
+
+def run_workload(name: str, seed: int, data_dir: Path, log_file: Path, nproc: int = 1, smoke: bool = True,
+                 extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    """One run through the workload's own run_and_time.sh, exactly as a submitter starts it."""
+    script = Path(benchmark.load(name)["directory"]) / "run_and_time.sh"
+    env = {**os.environ, "PYTHON": sys.executable, "DATA_DIR": str(data_dir), "LOGFILE": str(log_file),
+           "NPROC": str(nproc), "SMOKE": "1" if smoke else "0", "OMP_NUM_THREADS": "1", **(extra_env or {})}
+    return subprocess.run(["bash", str(script), str(seed)], env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def smoke_logs(data_dir, tmp_path_factory):
+    """Lazily run (once per session) each workload's smoke config with 1 and 2 processes; returns the logs."""
+    cache: dict = {}
+    out = tmp_path_factory.mktemp("smoke_logs")
+
+    def get(name: str, nproc: int = 1, seed: int = 7):
+        key = (name, nproc, seed)
+        if key not in cache:
+            log_file = out / f"{name}_np{nproc}_seed{seed}.txt"
+            proc = run_workload(name, seed, data_dir, log_file, nproc=nproc)
+            assert proc.returncode == 0, f"{name} smoke run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            cache[key] = (proc, log_file, read_events(log_file))
+        return cache[key]
+
+    return get
