@@ -1,0 +1,254 @@
+"""Synthetic results folders, for the checker's tests and its benchmark (bench.py).
+
+Logs follow a benchmark definition and the sequence common/timed_run.py writes, line for line as mlperf_logging's
+mllog formats them; a second generator writes a real-MLCommons-style training results folder. Everything here is
+deterministic in its arguments. Tampering (the failure fixtures) is done by editing the event lists or files.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+TOKEN = ":::MLLOG "
+
+# A realistic package listing (~90 entries, as common/provenance.py records it); versions are made up.
+PACKAGES = {name: f"{1 + i % 4}.{i % 13}.{i % 7}" for i, name in enumerate(
+    "absl-py aiohttp aiosignal annotated-types anyio attrs certifi charset-normalizer click contourpy cycler "
+    "datasets dill filelock fonttools frozenlist fsspec grpcio h11 httpcore httpx huggingface-hub idna iniconfig "
+    "invoke jinja2 jsonschema jsonschema-specifications kiwisolver markdown markupsafe matplotlib mlperf-logging "
+    "mpmath multidict multiprocess networkx numpy nvidia-cublas nvidia-cuda-cupti nvidia-cuda-nvrtc "
+    "nvidia-cuda-runtime nvidia-cudnn nvidia-cufft nvidia-curand nvidia-cusolver nvidia-cusparse nvidia-nccl "
+    "nvidia-nvjitlink nvidia-nvtx packaging pandas pillow pip pluggy protobuf psutil pyarrow pydantic "
+    "pydantic-core pygments pyparsing pytest python-dateutil pytz pyyaml referencing regex requests rpds-py "
+    "safetensors scikit-learn scipy sentencepiece setuptools six sniffio sympy tensorboard threadpoolctl "
+    "tokenizers torch torchvision tqdm transformers triton typing-extensions tzdata urllib3 werkzeug wheel xxhash "
+    "yarl".split())}
+
+CPU = {"cpu_model": "AMD EPYC 7763 64-Core Processor", "cpu_count": 32, "gpu_name": "NVIDIA A100-SXM4-40GB",
+       "gpu_count": 1, "machine": "x86_64"}
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def event(time_ms, event_type, key, value=None, metadata=None, lineno=100):
+    return {"namespace": "", "time_ms": time_ms, "event_type": event_type, "key": key, "value": value,
+            "metadata": {"file": "language/train.py", "lineno": lineno, **(metadata or {})}}
+
+
+def provenance(definition: dict, hardware: dict | None = None, code: dict | None = None) -> dict:
+    packages = dict(sorted(PACKAGES.items()))
+    listing = "\n".join(f"{k}=={v}" for k, v in packages.items())
+    return {
+        "git": {"commit": sha("commit")[:40], "dirty": False},
+        "code": code or dict(definition.get("reference_code") or
+                             {"workload_sha256": sha(definition["name"]), "common_sha256": sha("common")}),
+        "dataset_sha256": {f["path"]: f["sha256"] for f in definition["dataset"]["files"]},
+        "packages": {"versions": packages, "sha256": sha(listing)},
+        "python": "3.11.9", "torch": "2.5.1+cu124", "cuda": "12.4", "os": "Linux-6.8.0-x86_64-with-glibc2.39",
+        "hardware": dict(hardware or CPU),
+        "container": {"in_container": True, "image_id": "sha256:" + sha("image")},
+    }
+
+
+def eval_curve(quality: dict, evals_to_target: int, seed: int) -> list[float]:
+    """Metric values at each eval: from far off to just past the target at eval number evals_to_target."""
+    target, minimize = quality["target"], quality["direction"] == "minimize"
+    start = target * 2.5 if minimize else target * 0.3
+    values = []
+    for i in range(1, evals_to_target + 1):
+        progress = (i / evals_to_target) ** 0.7
+        wobble = 0.002 * abs(target) * ((seed * 7 + i * 3) % 5 - 2)
+        values.append(start + (target - start) * progress + wobble)
+    values[-1] = target - 0.01 * abs(target) if minimize else target + 0.01 * abs(target)
+    return values
+
+
+def closed_value(spec):
+    """A value the definition allows: the value itself, the first of an allowed set, the low end of a range."""
+    if isinstance(spec, dict) and "one_of" in spec:
+        return spec["one_of"][0]
+    if isinstance(spec, dict) and set(spec) <= {"min", "max"}:
+        return spec.get("min", spec.get("max"))
+    if isinstance(spec, list) and spec:
+        return spec[0]
+    return spec
+
+
+def typical_evals(definition: dict) -> int:
+    """How many evals a synthetic run needs to reach the target (half the budget); seeds vary it by one."""
+    quality = definition["quality"]
+    return max(3, quality["max_steps"] // quality["eval_every_steps"] // 2)
+
+
+def samples_per_eval(definition: dict) -> int:
+    return definition["quality"]["eval_every_steps"] * closed_value(definition["hyperparameters"]["global_batch_size"])
+
+
+def reference_convergence(definition: dict) -> list[float]:
+    """Reference samples-to-target points (6 seeds) that synthetic runs of this definition agree with."""
+    return [float(samples_per_eval(definition) * (typical_evals(definition) + d)) for d in (0, -1, 1, 0, 2, -1)]
+
+
+def run_events(definition: dict, seed: int, *, start_ms: int = 1_700_000_000_000, division: str = "closed",
+               org: str = "acme", platform: str = "1xA100", smoke: bool = False, evals_to_target: int | None = None,
+               converge: bool = True, hardware: dict | None = None, step_ms: float = 40.0) -> list[dict]:
+    """The events of one run, as common/timed_run.py logs them. converge=False: the run hits max_steps, aborted."""
+    quality = definition["quality"]
+    hp = {key: closed_value(spec) for key, spec in definition["hyperparameters"].items()}
+    every, max_steps = quality["eval_every_steps"], quality["max_steps"]
+    batch = hp.get("global_batch_size", 1)
+    n_evals = max_steps // every
+    reach = evals_to_target or min(n_evals, typical_evals(definition) + seed % 3 - 1)
+    values = eval_curve(quality, reach, seed)
+    if not converge:
+        values = [v + (quality["target"] * 0.05 if quality["direction"] == "minimize" else -0.05 * quality["target"])
+                  for v in eval_curve(quality, n_evals, seed)]
+    t = start_ms
+    out = [event(t, "INTERVAL_START", "init_start", lineno=30)]
+
+    def point(key, value=None, metadata=None, event_type="POINT_IN_TIME", dt=1):
+        nonlocal t
+        t += dt
+        out.append(event(int(t), event_type, key, value, metadata, lineno=40 + len(out)))
+
+    for key, value in (("submission_benchmark", definition["name"]), ("submission_org", org),
+                       ("submission_division", division), ("submission_status", "onprem"),
+                       ("submission_platform", platform), ("cache_clear", True), ("seed", seed)):
+        point(key, value)
+    if smoke:
+        point("smoke_configuration", True)
+    point("provenance", provenance(definition, hardware), dt=250)
+    for key, value in {**hp, "train_samples": 1_000_000, "eval_samples": 100_000}.items():
+        point(key, value)
+    point("init_stop", event_type="INTERVAL_END", dt=3000)
+    point("run_start", event_type="INTERVAL_START")
+    point("block_start", metadata={"first_epoch_num": 0, "epoch_count": 1, "samples_count": 0},
+          event_type="INTERVAL_START")
+    for i, value in enumerate(values, start=1):
+        step, samples = i * every, i * every * batch
+        meta = {"epoch_num": samples // 1_000_000, "samples_count": samples}
+        point("block_stop", metadata={"first_epoch_num": meta["epoch_num"], "samples_count": samples},
+              event_type="INTERVAL_END", dt=every * step_ms * (1 + 0.03 * ((seed + i) % 3)))
+        point("eval_start", metadata=meta, event_type="INTERVAL_START")
+        point("train_loss", value * 0.97, metadata={"samples_count": samples, "step": step})
+        point(quality.get("log_key", "eval_accuracy"), value, metadata={**meta, "step": step}, dt=800)
+        point("eval_stop", metadata=meta, event_type="INTERVAL_END")
+        if i < len(values):
+            point("block_start", metadata={"first_epoch_num": meta["epoch_num"], "epoch_count": 1,
+                                           "samples_count": samples}, event_type="INTERVAL_START")
+    point("run_stop", metadata={"status": "success" if converge else "aborted", "steps": len(values) * every,
+                                "harness_overhead_ms": 12.5}, event_type="INTERVAL_END")
+    return out
+
+
+def write_log(path: Path, events: list[dict], noise: bool = False) -> Path:
+    """One `:::MLLOG {json}` line per event (mllog's format). noise=True wraps lines as real MLCommons logs are."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for i, e in enumerate(events):
+            line = TOKEN + json.dumps(e)
+            if noise:
+                f.write(f"+ echo step {i}\n" if i % 7 == 3 else "")
+                line = (f"[1,0]<stdout>:{line}" if i % 2 else line)
+            f.write(line + "\n")
+    return path
+
+
+def system_description(submitter: str = "acme", division: str = "closed", hardware: dict | None = None,
+                       system_name: str = "dgx-a100") -> dict:
+    hw = hardware or CPU
+    return {
+        "submitter": submitter, "division": division, "status": "available", "system_name": system_name,
+        "number_of_nodes": "1", "host_processors_per_node": "2", "host_processor_model_name": hw["cpu_model"],
+        "host_processor_core_count": "64", "accelerator_model_name": hw["gpu_name"] or "N/A",
+        "accelerators_per_node": str(hw["gpu_count"]), "framework": "PyTorch 2.5.1",
+        "operating_system": "Ubuntu 24.04", "host_memory_capacity": "1 TB", "sw_notes": "",
+    }
+
+
+def write_json(path: Path, value) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2))
+    return path
+
+
+def write_result(root: Path, definition: dict, submitter: str = "acme", system: str = "dgx-a100",
+                 division: str = "closed", seeds=(1, 2, 3, 4, 5), first_index: int = 1, smoke: bool = False,
+                 hardware: dict | None = None, start_ms: int = 1_700_000_000_000, **run_kwargs) -> Path:
+    """<root>/<submitter>/results/<system>/<benchmark>/result_<i>.txt for each seed, plus the system JSON."""
+    write_json(root / submitter / "systems" / f"{system}.json",
+               system_description(submitter, division, hardware, system))
+    bench_dir = root / submitter / "results" / system / definition["name"]
+    for i, seed in enumerate(seeds):
+        events = run_events(definition, seed, start_ms=start_ms + i * 10_000_000, division=division, org=submitter,
+                            smoke=smoke, hardware=hardware, **run_kwargs)
+        write_log(bench_dir / f"result_{first_index + i}.txt", events)
+    return bench_dir
+
+
+# --- real-MLCommons-style folders (v4.x/v5.x layout) ---------------------------------------------------------------
+MLCOMMONS_HYPERPARAMETERS = {
+    "resnet": {"global_batch_size": 3264, "opt_name": "lars", "opt_base_learning_rate": 10.5,
+               "opt_learning_rate_warmup_epochs": 2, "lars_opt_weight_decay": 5e-05, "gradient_accumulation_steps": 1},
+    "bert": {"global_batch_size": 448, "opt_base_learning_rate": 0.00035, "opt_lamb_epsilon": 1e-06,
+             "opt_learning_rate_training_steps": 7100, "opt_learning_rate_warmup_steps": 0,
+             "num_warmup_steps": 0, "start_warmup_step": 0, "opt_lamb_beta_1": 0.9, "opt_lamb_beta_2": 0.999,
+             "opt_lamb_weight_decay_rate": 0.01, "gradient_accumulation_steps": 1},
+}
+
+
+def mlcommons_run(benchmark: str, seed: int, start_ms: int, minutes: float, converge: bool = True,
+                  division: str = "open") -> list[dict]:
+    """A log shaped like an MLCommons v4.x training result (enough keys for its compliance checker)."""
+    t = start_ms
+    out = []
+
+    def add(key, value=None, metadata=None, event_type="POINT_IN_TIME", dt=1):
+        nonlocal t
+        t += dt
+        out.append(event(int(t), event_type, key, value, metadata, lineno=200 + len(out)))
+
+    add("init_start", event_type="INTERVAL_START")
+    for key, value in (("submission_benchmark", benchmark), ("submission_org", "Example"),
+                       ("submission_division", division), ("submission_status", "onprem"),
+                       ("submission_platform", "example_n8"), ("cache_clear", True), ("seed", seed)):
+        add(key, value)
+    for key, value in {**MLCOMMONS_HYPERPARAMETERS[benchmark], "train_samples": 1281167, "eval_samples": 50000}.items():
+        add(key, value)
+    add("init_stop", event_type="INTERVAL_END", dt=60_000)
+    add("run_start", event_type="INTERVAL_START")
+    n = 8
+    for epoch in range(1, n + 1):
+        meta = {"epoch_num": epoch, "samples_count": epoch * 1000}
+        add("block_start", metadata={"first_epoch_num": epoch, "epoch_count": 1}, event_type="INTERVAL_START")
+        add("block_stop", metadata={"first_epoch_num": epoch}, event_type="INTERVAL_END",
+            dt=minutes * 60_000 / n - 2)
+        add("eval_start", metadata=meta, event_type="INTERVAL_START")
+        add("eval_accuracy", round(0.5 + 0.03 * epoch + 0.001 * (seed % 3), 4), metadata=meta)
+        add("eval_stop", metadata=meta, event_type="INTERVAL_END")
+    add("run_stop", metadata={"status": "success" if converge else "aborted"}, event_type="INTERVAL_END")
+    return out
+
+
+def write_mlcommons_org(root: Path, org: str = "Example", system: str = "example_n8",
+                        minutes: dict | None = None, first_index: int = 1, scaling: dict | None = None,
+                        division: str = "open") -> Path:
+    """<root>/<org>/systems/<system>.json and results/<system>/{resnet (5 runs), bert (10 runs)}/result_*.txt."""
+    minutes = minutes or {"resnet": [12.1, 11.8, 12.6, 12.0, 13.2],
+                          "bert": [5.2, 5.0, 5.5, 5.1, 5.3, 4.9, 5.8, 5.2, 5.4, 5.0]}
+    desc = system_description(org, division, {"cpu_model": "Intel Xeon Platinum 8480C", "gpu_name": "NVIDIA H100",
+                                              "gpu_count": 8, "cpu_count": 224, "machine": "x86_64"}, system)
+    desc["accelerators_per_node"] = "8"
+    write_json(root / org / "systems" / f"{system}.json", desc)
+    for benchmark, times in minutes.items():
+        bench_dir = root / org / "results" / system / benchmark
+        for i, m in enumerate(times):
+            events = mlcommons_run(benchmark, seed=100 + i, start_ms=1_710_000_000_000 + i * 10_000_000,
+                                   minutes=abs(m), converge=m > 0, division=division)
+            write_log(bench_dir / f"result_{first_index + i}.txt", events, noise=True)
+        if scaling and benchmark in scaling:
+            write_json(bench_dir / "scaling.json", {"scaling_factor": scaling[benchmark]})
+    return root / org
