@@ -4,12 +4,17 @@
     .venv/bin/invoke download nanogpt           fetch + verify the dataset (DATASET_MIRROR for a mirror)
     .venv/bin/invoke verify nanogpt             verify the dataset's sha256 sums
     .venv/bin/invoke run nanogpt --seed 1       one timed run (--smoke: seconds; --nproc 2: DDP)
+    .venv/bin/invoke build nanogpt              its Docker image (content tag; nothing to do when unchanged)
+    .venv/bin/invoke run nanogpt --docker       one timed run in that image (--gpus all: on NVIDIA GPUs)
+    .venv/bin/invoke lock nanogpt               re-lock its requirements (exact versions with hashes)
+    .venv/bin/invoke clean                      remove the suite's images and stopped containers
     .venv/bin/invoke bench nanogpt              the full benchmark over the required seeds, time-to-target
     .venv/bin/invoke check <results folder>     the submission checker
     .venv/bin/invoke test                       the test suite (what CI runs)
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sys
@@ -29,6 +34,15 @@ def _definition(workload: str, smoke: bool = False) -> dict:
         return benchmark.load(workload, smoke=smoke)
     except benchmark.UnknownWorkload as error:
         raise Exit(f"error: {error}", code=2)
+
+
+def _images():
+    """docker/images.py (the Docker machinery), loaded by path: docker/ is no package, or it would shadow the SDK."""
+    if "suite_docker_images" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("suite_docker_images", ROOT / "docker" / "images.py")
+        sys.modules["suite_docker_images"] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return sys.modules["suite_docker_images"]
 
 
 def _env() -> dict:
@@ -70,10 +84,24 @@ def verify(c, workload, data_dir=None):
 
 
 @task(help={"workload": "benchmark name", "seed": "random seed", "smoke": "tiny test configuration (seconds)",
-            "nproc": "processes (torchrun DDP, gloo on CPU / nccl on GPU)", "logfile": "MLLOG output path"})
-def run(c, workload, seed=1, smoke=False, nproc=1, logfile=None):
-    """One timed run through the workload's run_and_time.sh."""
+            "nproc": "processes (torchrun DDP, gloo on CPU / nccl on GPU)", "logfile": "MLLOG output path",
+            "docker": "run in the workload's image (--network none; logs under results/docker/)",
+            "gpus": "with --docker: all, a count or device ids (NVIDIA Container Toolkit; CUDA image)"})
+def run(c, workload, seed=1, smoke=False, nproc=1, logfile=None, docker=False, gpus=None):
+    """One timed run through the workload's run_and_time.sh, on this machine or (--docker) in its container."""
     definition = _definition(workload, smoke)
+    if docker or gpus:
+        if logfile:
+            raise Exit("error: --logfile does not apply with --docker (the log goes under results/docker/)", code=2)
+        images = _images()
+        try:
+            result = images.run(workload, seed=int(seed), smoke=smoke, nproc=int(nproc), gpus=gpus)
+        except images.DockerError as error:
+            raise Exit(f"error: {error}", code=1)
+        if result.exit_code != 0:
+            raise Exit(f"error: {workload} run with seed {seed} failed in its container (exit code "
+                       f"{result.exit_code}); output in {result.output_file}", code=result.exit_code)
+        return
     env = {**_env(), "SMOKE": "1" if smoke else "0", "NPROC": str(nproc)}
     if logfile:
         env["LOGFILE"] = str(Path(logfile).resolve())
@@ -81,6 +109,54 @@ def run(c, workload, seed=1, smoke=False, nproc=1, logfile=None):
     if result.exited != 0:
         raise Exit(f"error: {workload} run with seed {seed} failed (exit code {result.exited}); see the log above",
                    code=result.exited)
+
+
+@task(help={"workload": "benchmark name", "flavour": "cpu (default) or cuda",
+            "base_image": "image to build the base on (default: the official one; offline: "
+                          "mlperf-teach/bookworm-offline:py3.11 from docker/offline_base.sh)",
+            "no_cache": "rebuild every layer", "from_index": "pip in the build downloads from the index (host CA "
+            "bundle and proxies handed in) instead of the host-side wheel cache",
+            "ca_bundle": "with --from-index: CA bundle for pip (default $PIP_CERT / $REQUESTS_CA_BUNDLE / "
+                         "$SSL_CERT_FILE)",
+            "verify": "also check an existing image: its packages are exactly the lock's pins"})
+def build(c, workload, flavour="cpu", base_image=None, no_cache=False, from_index=False, ca_bundle=None,
+          verify=False):
+    """Build a workload's Docker image (Docker SDK): tag = content hash, nothing rebuilt when nothing changed."""
+    _definition(workload)
+    images = _images()
+    try:
+        built = images.build(workload, flavour=flavour, base=base_image, no_cache=no_cache, from_index=from_index,
+                             ca_bundle=ca_bundle)
+        if verify and not built.built:
+            images.verify(built.tag)
+    except images.DockerError as error:
+        raise Exit(f"error: {error}", code=1)
+
+
+@task(help={"workload": "benchmark name", "upgrade": "let unpinned dependencies move to their newest versions",
+            "index_url": "package index (default https://pypi.org/simple)"})
+def lock(c, workload, upgrade=False, index_url=None):
+    """Lock a workload's requirements.txt: exact versions with sha256 hashes (uv pip compile) -> requirements.lock."""
+    _definition(workload)
+    images = _images()
+    try:
+        for path in images.compile_locks(workload, upgrade=upgrade, index_url=index_url):
+            print(f"{path.relative_to(ROOT)}: {len(images.read_pins(path))} pinned packages with hashes")
+    except images.DockerError as error:
+        raise Exit(f"error: {error}", code=1)
+
+
+@task(help={"workload": "only this workload's images", "everything": "all images, not only outdated ones; with no "
+            "workload, also the base images, the offline base and the host-side wheel cache"})
+def clean(c, workload=None, everything=False):
+    """Remove the suite's stopped run containers and outdated Docker images (--everything: all of them)."""
+    if workload:
+        _definition(workload)
+    images = _images()
+    try:
+        images.clean(workload, everything=everything)
+    except images.DockerError as error:
+        raise Exit(f"error: {error}", code=1)
 
 
 @task(help={"workload": "benchmark name", "seeds": "number of seeds (default: the definition's required_runs)",

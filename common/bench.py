@@ -36,6 +36,7 @@ class RunSummary:
     samples: int | None
     final_metric: float | None
     overhead_ms: float | None
+    provenance_ms: float | None
     evals: list
 
     @property
@@ -62,6 +63,7 @@ def summarise_log(path: Path, metric_key: str) -> RunSummary:
         samples=evals[-1][2] if evals else None,
         final_metric=evals[-1][1] if evals else None,
         overhead_ms=stop["metadata"].get("harness_overhead_ms") if stop else None,
+        provenance_ms=stop["metadata"].get("provenance_ms") if stop else None,
         evals=evals,
     )
 
@@ -93,6 +95,9 @@ def format_report(name: str, definition: dict, summaries: list[RunSummary]) -> s
                      f"{s.seconds if s.seconds is not None else float('nan'):>9.1f} {s.steps or 0:>7} "
                      f"{s.samples or 0:>10} {s.final_metric if s.final_metric is not None else float('nan'):>8.4f} "
                      f"{per_step + share:>14}")
+    provenance_ms = [s.provenance_ms for s in summaries if s.provenance_ms is not None]
+    if provenance_ms:
+        lines.append(f"provenance collection: {max(provenance_ms):.0f} ms per run, before run_start (untimed)")
     times = [s.seconds for s in summaries if s.success]
     lines.append(f"reached target: {len(times)}/{len(summaries)}")
     if times:

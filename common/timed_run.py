@@ -49,9 +49,11 @@ class TimedRun:
         self.log.event(constants.SEED, seed)
         if definition["smoke"]:
             self.log.event("smoke_configuration", True)
+        t0 = time.perf_counter()
         dataset_sha256 = fetch.verify(definition, data_dir) if ctx.is_main else {}
         if ctx.is_main:
             self.log.event("provenance", provenance.collect(Path(definition["directory"]), dataset_sha256))
+        self.provenance_s = time.perf_counter() - t0  # once per run, before run_start (untimed)
 
     def log_hyperparameters(self, values: dict) -> None:
         self.train_samples = values.get(constants.TRAIN_SAMPLES, self.train_samples)
@@ -112,5 +114,6 @@ class TimedRun:
             self.progress.close()
         status = constants.SUCCESS if success else constants.ABORTED
         self.log.end(constants.RUN_STOP, metadata={"status": status, "steps": self.steps,
-                                                   "harness_overhead_ms": round(self.overhead_s * 1e3, 3)})
+                                                   "harness_overhead_ms": round(self.overhead_s * 1e3, 3),
+                                                   "provenance_ms": round(self.provenance_s * 1e3, 1)})
         self.log.close()

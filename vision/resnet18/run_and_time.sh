@@ -1,0 +1,5 @@
+#!/bin/bash
+# Time one ResNet-18 training run: ./run_and_time.sh <seed>. Environment variables: see common/run_and_time.sh.
+BENCHMARK=resnet18
+WORKLOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$WORKLOAD_DIR/../../common/run_and_time.sh"
