@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import shutil
 import sys
 import tempfile
 import urllib.parse
@@ -84,6 +83,7 @@ def fetch_file(entry: dict, data_dir: Path, mirror: str | None = None, progress:
     stream, total = _open_source(source)
     digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; datasets are read by other users (e.g. a container's)
     try:
         with stream, os.fdopen(fd, "wb") as out, _progress(total, dest.name, progress) as bar:
             for chunk in iter(lambda: stream.read(CHUNK), b""):

@@ -56,3 +56,22 @@ def smoke_logs(data_dir, tmp_path_factory):
         return cache[key]
 
     return get
+
+
+def workload_modules(name: str, *modules: str):
+    """Import a workload's own modules (model, train, baselines, ...) from its directory. Every workload has a
+    model.py and a train.py, so each import starts and ends with none of that directory's names in sys.modules:
+    one workload's tests never get another workload's `model`."""
+    import importlib
+
+    directory = Path(benchmark.load(name)["directory"])
+    local = {p.stem for p in directory.glob("*.py")}
+    for module in local:
+        sys.modules.pop(module, None)
+    sys.path.insert(0, str(directory))
+    try:
+        return tuple(importlib.import_module(module) for module in modules)
+    finally:
+        sys.path.remove(str(directory))
+        for module in local:
+            sys.modules.pop(module, None)

@@ -1,20 +1,16 @@
 """nanogpt specifics: no look-ahead (causal attention), a fixed disjoint split, the trivial baselines."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from common import benchmark
+from conftest import workload_modules
 
-NANOGPT = Path(benchmark.load("nanogpt")["directory"])
-sys.path.insert(0, str(NANOGPT))
-
-from baselines import ngram_losses  # noqa: E402
-from model import GPT, GPTConfig  # noqa: E402
-from train import learning_rate, load_splits, val_windows  # noqa: E402
+_baselines, _model, _train = workload_modules("nanogpt", "baselines", "model", "train")
+ngram_losses = _baselines.ngram_losses
+GPT, GPTConfig = _model.GPT, _model.GPTConfig
+learning_rate, load_splits, val_windows = _train.learning_rate, _train.load_splits, _train.val_windows
 
 
 def test_future_characters_cannot_change_past_predictions():

@@ -13,14 +13,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from common import benchmark
+from conftest import workload_modules
 
 RESNET18 = Path(benchmark.load("resnet18")["directory"])
-sys.path.insert(0, str(RESNET18))
-
-from baselines import baseline_accuracies  # noqa: E402
-from model import (DistributedBatchNorm2d, GemmConv2d, ResNetConfig, num_params, resnet18,  # noqa: E402
-                   use_gemm_weight_gradients)
-from train import learning_rate, load_fashion_mnist, make_normalize  # noqa: E402
+_baselines, _model, _train = workload_modules("resnet18", "baselines", "model", "train")
+baseline_accuracies = _baselines.baseline_accuracies
+DistributedBatchNorm2d, GemmConv2d, ResNetConfig = _model.DistributedBatchNorm2d, _model.GemmConv2d, _model.ResNetConfig
+num_params, resnet18, use_gemm_weight_gradients = _model.num_params, _model.resnet18, _model.use_gemm_weight_gradients
+learning_rate, load_fashion_mnist, make_normalize = _train.learning_rate, _train.load_fashion_mnist, _train.make_normalize
 
 
 def test_reference_model_shape_and_size():

@@ -6,11 +6,11 @@ torchvision's: the 7x7 stride-2 stem, the 3x3 stride-2 max pool, four stages of 
 
     conv1 14x14 -> maxpool 7x7 (layer1) -> 4x4 (layer2) -> 2x2 (layer3) -> 1x1 (layer4) -> avgpool -> fc
 
-which keeps a training step cheap enough for a 2-core CPU (about 29 MFLOP per image forward). Two modules below
-change how values are computed, never which values:
+which keeps training cheap enough for a 2-core CPU: 66 MFLOP per image forward, 197 MFLOP per training image
+(a multiply-add counts two). Two modules below change how values are computed, never which values:
 
 - DistributedBatchNorm2d: under DDP its batch statistics span the whole global batch (torch's SyncBatchNorm
-  does the same but runs on GPUs only), so N processes train exactly like one process at the same global batch.
+  does the same but runs on GPUs only), so N processes train like one process at the same global batch.
 - GemmConv2d: computes a convolution's weight gradient as one matrix product over the whole batch. oneDNN's
   CPU kernel loops over the images and re-reads the weight gradient for each; for layer4's 512x512x3x3 weights
   (9.4 MB, larger than this machine's L3 cache) that runs at under 1 GFLOP/s. train.py uses it on CPU only.
