@@ -176,7 +176,7 @@ def test_workload_context_is_exactly_what_the_image_needs():
     directory = Path(benchmark.load("nanogpt")["directory"])
     names = [name for name, _ in images.workload_context(directory)]
     assert "language/nanogpt/Dockerfile" in names and "language/nanogpt/requirements.lock" in names
-    assert "common/run_and_time.sh" in names and "docker/build-ca/README.md" in names
+    assert "common/timed_run.sh" in names and "docker/build-ca/README.md" in names
     assert all(n.split("/")[0] in ("language", "common", "docker") for n in names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert images.files_hash(images.workload_context(directory)) == \
