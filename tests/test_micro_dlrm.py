@@ -2,7 +2,6 @@
 from the test file), out-of-vocabulary ids, the AUC, and the parameter count."""
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import shutil
 import sys
@@ -17,28 +16,9 @@ WORKLOAD = REPO / "recommender" / "micro_dlrm"
 sys.path.insert(0, str(REPO))
 
 from common import benchmark  # noqa: E402
+from conftest import workload_modules  # noqa: E402
 
-
-def _import(name: str, path: Path, model=None):
-    """Import a workload file under a unique name (every workload has a model.py and a train.py)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up here
-    saved = sys.modules.get("model")
-    if model is not None:
-        sys.modules["model"] = model
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        if saved is not None:
-            sys.modules["model"] = saved
-        else:
-            sys.modules.pop("model", None)
-    return module
-
-
-model_mod = _import("micro_dlrm_model", WORKLOAD / "model.py")
-train_mod = _import("micro_dlrm_train", WORKLOAD / "train.py", model=model_mod)
+model_mod, train_mod = workload_modules("micro_dlrm", "model", "train")
 DEFINITION = benchmark.load(WORKLOAD)
 
 

@@ -2,7 +2,6 @@
 showing that no decision of a training run depends on a test label."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -15,28 +14,9 @@ WORKLOAD = REPO / "graph" / "micro_gcn"
 sys.path.insert(0, str(REPO))
 
 from common import benchmark  # noqa: E402
+from conftest import workload_modules  # noqa: E402
 
-
-def _import(name: str, path: Path, model=None):
-    """Import a workload file under a unique name (every workload has a model.py and a train.py)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up here
-    saved = sys.modules.get("model")
-    if model is not None:
-        sys.modules["model"] = model
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        if saved is not None:
-            sys.modules["model"] = saved
-        else:
-            sys.modules.pop("model", None)
-    return module
-
-
-model_mod = _import("micro_gcn_model", WORKLOAD / "model.py")
-train_mod = _import("micro_gcn_train", WORKLOAD / "train.py", model=model_mod)
+model_mod, train_mod = workload_modules("micro_gcn", "model", "train")
 DEFINITION = benchmark.load(WORKLOAD)
 
 
