@@ -14,9 +14,9 @@
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,28 +25,53 @@ from invoke import Exit, task
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the repository is used from a checkout (see common/__init__.py)
 
-from common import benchmark, fetch  # noqa: E402
-from common.bench import format_report, run_seeds  # noqa: E402
+from common import benchmark, fetch, results  # noqa: E402
+
+MAX_SEED = 2**63 - 1  # as train.py accepts (common/runtime.py)
 
 
 def _definition(workload: str, smoke: bool = False) -> dict:
     try:
         return benchmark.load(workload, smoke=smoke)
-    except benchmark.UnknownWorkload as error:
+    except (benchmark.UnknownWorkload, ValueError) as error:
         raise Exit(f"error: {error}", code=2)
 
 
+def _seed(value) -> int:
+    """A seed from the command line, or one sentence saying why it is not one."""
+    try:
+        seed = int(str(value), 10)
+    except ValueError:
+        raise Exit(f"error: the seed must be a whole number, not {value!r}", code=2) from None
+    if not 0 <= seed <= MAX_SEED:
+        raise Exit(f"error: the seed must be between 0 and {MAX_SEED}, not {value}", code=2)
+    return seed
+
+
+def _count(value, what: str) -> int:
+    try:
+        number = int(str(value), 10)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise Exit(f"error: {what} must be a whole number of at least 1, not {value!r}", code=2)
+    return number
+
+
 def _images():
-    """docker/images.py (the Docker machinery), loaded by path: docker/ is no package, or it would shadow the SDK."""
-    if "suite_docker_images" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("suite_docker_images", ROOT / "docker" / "images.py")
-        sys.modules["suite_docker_images"] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["suite_docker_images"]
+    """The Docker machinery (common/containers), imported only by the tasks that use Docker."""
+    from common import containers
+
+    return containers
 
 
 def _env() -> dict:
     return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHON": os.environ.get("PYTHON", sys.executable)}
+
+
+def _call(args: list[str], env: dict | None = None) -> int:
+    """Run a command given as an argument list (never a shell string), inheriting the terminal."""
+    return subprocess.run(args, env=env or _env(), check=False).returncode
 
 
 @task(name="list")
@@ -85,17 +110,18 @@ def verify(c, workload, data_dir=None):
 
 @task(help={"workload": "benchmark name", "seed": "random seed", "smoke": "tiny test configuration (seconds)",
             "nproc": "processes (torchrun DDP, gloo on CPU / nccl on GPU)", "logfile": "MLLOG output path",
-            "docker": "run in the workload's image (--network none; logs under results/docker/)",
+            "docker": "run in the workload's image (--network none; the log goes into the same results layout)",
             "gpus": "with --docker: all, a count or device ids (NVIDIA Container Toolkit; CUDA image)"})
 def run(c, workload, seed=1, smoke=False, nproc=1, logfile=None, docker=False, gpus=None):
     """One timed run through the workload's run_and_time.sh, on this machine or (--docker) in its container."""
     definition = _definition(workload, smoke)
+    seed, nproc = _seed(seed), _count(nproc, "--nproc")
     if docker or gpus:
         if logfile:
-            raise Exit("error: --logfile does not apply with --docker (the log goes under results/docker/)", code=2)
+            raise Exit("error: --logfile does not apply with --docker (the log goes into the results layout)", code=2)
         images = _images()
         try:
-            result = images.run(workload, seed=int(seed), smoke=smoke, nproc=int(nproc), gpus=gpus)
+            result = images.run(workload, seed=seed, smoke=smoke, nproc=nproc, gpus=gpus)
         except images.DockerError as error:
             raise Exit(f"error: {error}", code=1)
         if result.exit_code != 0:
@@ -105,10 +131,9 @@ def run(c, workload, seed=1, smoke=False, nproc=1, logfile=None, docker=False, g
     env = {**_env(), "SMOKE": "1" if smoke else "0", "NPROC": str(nproc)}
     if logfile:
         env["LOGFILE"] = str(Path(logfile).resolve())
-    result = c.run(f"bash {definition['directory']}/run_and_time.sh {int(seed)}", env=env, warn=True, pty=False)
-    if result.exited != 0:
-        raise Exit(f"error: {workload} run with seed {seed} failed (exit code {result.exited}); see the log above",
-                   code=result.exited)
+    code = _call(["bash", str(Path(definition["directory"]) / "run_and_time.sh"), str(seed)], env)
+    if code != 0:
+        raise Exit(f"error: {workload} run with seed {seed} failed (exit code {code}); see the output above", code=code)
 
 
 @task(help={"workload": "benchmark name", "flavour": "cpu (default) or cuda",
@@ -161,39 +186,56 @@ def clean(c, workload=None, everything=False):
 
 @task(help={"workload": "benchmark name", "seeds": "number of seeds (default: the definition's required_runs)",
             "smoke": "bench the smoke config instead (for trying the task out)", "nproc": "processes per run",
-            "out": "results folder (default results/bench/<workload>)"})
-def bench(c, workload, seeds=0, smoke=False, nproc=1, out=None):
-    """Run the full benchmark over seeds 1..N and print time-to-target, its spread and the harness overhead."""
+            "out": "results folder (default results/, or results-smoke/ with --smoke)",
+            "flops": "also count model FLOPs per step and measure the matmul peak (default on)"})
+def bench(c, workload, seeds=0, smoke=False, nproc=1, out=None, flops=True):
+    """The full benchmark over seeds 1..N: time to target, its spread, the olympic score, the time outside the
+    scored region, and model FLOP/s against this machine's measured matmul peak. Figures: <out>/bench/."""
+    from common.bench import BenchError, count_flops, format_report, matmul_peak, run_seeds, write_figures
+
     definition = _definition(workload, smoke)
-    n = int(seeds) or definition["required_runs"]
-    out_dir = Path(out) if out else ROOT / "results" / "bench" / workload
-    summaries = run_seeds(workload, list(range(1, n + 1)), out_dir, smoke=smoke, nproc=int(nproc), env=_env())
-    print(format_report(workload, definition, summaries))
+    n = _count(seeds, "--seeds") if str(seeds) != "0" else definition["required_runs"]
+    root = Path(out).resolve() if out else results.default_root(smoke)
+    env = _env()
+    try:
+        figures, bench_dir = run_seeds(workload, list(range(1, n + 1)), root, smoke=smoke,
+                                       nproc=_count(nproc, "--nproc"), env=env)
+    except BenchError as error:
+        raise Exit(f"error: {error}", code=1)
+    probe = count_flops(workload, smoke=smoke, env=env) if flops else None
+    peaks = matmul_peak(os.environ.get("DEVICE")) if flops else None
+    report = format_report(workload, definition, figures, probe, peaks)
+    print(report)
+    written = write_figures(root, workload, bench_dir.parent.name, definition, figures, probe, peaks, report)
+    print(f"logs: {bench_dir}; figures: {', '.join(str(p) for p in written)}")
+    print(f"check them: invoke check {root}" + (" --smoke" if smoke else ""))
 
 
 @task(help={"folder": "results folder (<submitter>/systems, <submitter>/results/...)",
             "smoke": "apply the definitions' smoke overrides", "out": "report directory (outside the folder)"})
 def check(c, folder, smoke=False, out=None):
     """Check a results folder with the submission checker: verdict, reasons, score table."""
-    args = [sys.executable, "-m", "submission_checker", folder] + (["--smoke"] if smoke else [])
-    args += ["--out", out] if out else []
-    result = c.run(" ".join(f"'{a}'" for a in args), env=_env(), warn=True)
-    if result.exited != 0:
-        raise Exit(code=result.exited)
+    args = [sys.executable, "-m", "submission_checker", str(folder)] + (["--smoke"] if smoke else [])
+    args += ["--out", str(out)] if out else []
+    code = _call(args)
+    if code != 0:
+        raise Exit(code=code)
 
 
 @task(name="bench-checker")
 def bench_checker(c):
     """Time the submission checker over a generated tree of 1,500+ logs."""
-    c.run(f"{sys.executable} -m submission_checker.bench", env=_env())
+    code = _call([sys.executable, "-m", "submission_checker.bench"])
+    if code != 0:
+        raise Exit(code=code)
 
 
 @task(help={"k": "pytest -k expression"})
 def test(c, k=None):
     """Run the test suite (the same command CI runs)."""
-    result = c.run(f"{sys.executable} -m pytest -q" + (f" -k '{k}'" if k else ""), env=_env(), warn=True)
-    if result.exited != 0:
-        raise Exit(code=result.exited)
+    code = _call([sys.executable, "-m", "pytest", "-q"] + (["-k", str(k)] if k else []))
+    if code != 0:
+        raise Exit(code=code)
 
 
 @task(help={"workload": "benchmark name (default: every workload)"})

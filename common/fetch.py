@@ -6,7 +6,13 @@ file sits at the same relative path as under $DATA_DIR (that is also how air-gap
 
 Downloads are atomic (temporary file, verify, rename: a checksum failure leaves no partial file behind and
 names the file, the expected and the actual hash) and idempotent (a file already present with the right
-sha256 is not fetched again).
+sha256 is not fetched again). A download reads at most the definition's `bytes` (a source that sends more is
+refused). Every expected failure is a DatasetError whose message is one sentence: a bad source, a checksum or
+size mismatch, a destination that cannot be written (read-only DATA_DIR, full disk), or a path that would
+write outside DATA_DIR (`..`, an absolute path, a backslash, an empty component, or a symbolic link inside
+DATA_DIR that leads out of it). Nothing already in DATA_DIR is lost on failure. A download killed before it
+could clean up (SIGKILL, power loss) leaves a `.<name>.XXXXXXXX.part` file beside the destination; the next
+fetch of that file deletes such partials unless a live download holds them (an flock on the partial).
 
     python -m common.fetch download <workload> [--data-dir DIR]
     python -m common.fetch verify <workload> [--data-dir DIR]
@@ -15,18 +21,30 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import os
+import re
+import signal
 import sys
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from common import benchmark
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: stale partials are recognised by their age alone
+    fcntl = None
+
 CHUNK = 1 << 20
 MIRROR_ENV = "DATASET_MIRROR"
 DATA_DIR_ENV = "DATA_DIR"
+PARTIAL_SUFFIX = ".part"
+PARTIAL_MIN_AGE_S = 2.0  # a partial this young may belong to a download that has not locked it yet, or just closed it
+PARTIAL_NO_LOCK_AGE_S = 3600.0  # where flock is unavailable: a partial untouched this long is stale
 
 
 class DatasetError(Exception):
@@ -58,13 +76,16 @@ def _open_source(source: str):
     if "://" not in source:
         if not Path(source).is_file():
             raise DatasetError(f"mirror file {source} does not exist")
-        return open(source, "rb"), os.path.getsize(source)
+        try:
+            return open(source, "rb"), os.path.getsize(source)
+        except OSError as error:
+            raise DatasetError(f"cannot read mirror file {source}: {error.strerror or error}") from None
     try:
         response = urllib.request.urlopen(source, timeout=60)
-    except OSError as error:
+    except (OSError, http.client.HTTPException, ValueError) as error:
         raise DatasetError(f"cannot download {source}: {error}") from None
     length = response.headers.get("Content-Length")
-    return response, int(length) if length else None
+    return response, int(length) if length and length.isdigit() else None
 
 
 def _progress(total: int | None, name: str, enabled: bool):
@@ -73,42 +94,173 @@ def _progress(total: int | None, name: str, enabled: bool):
     return tqdm(total=total, desc=name, unit="B", unit_scale=True, disable=not enabled, leave=False)
 
 
+def relative_parts(entry: dict) -> list[str]:
+    """The components of a dataset file's path, refused (DatasetError) unless it is a plain relative path: no
+    `..` or `.` component, no empty component (`a//b`, a trailing `/`), no leading `/`, no backslash, no NUL
+    (the schema refuses the same paths in benchmark.yaml; this guards every other caller)."""
+    path = entry.get("path")
+    parts = path.split("/") if isinstance(path, str) else []
+    if not parts or "\\" in path or "\0" in path or any(part in ("", ".", "..") for part in parts):
+        raise DatasetError(f"dataset file path {path!r} is not a relative path inside the data directory (no '..' "
+                           f"or '.' component, no empty component, no leading '/', no backslash); refusing it")
+    return parts
+
+
+def destination(entry: dict, data_dir: Path) -> Path:
+    """Where a download of entry may write: data_dir/<path>, refused (DatasetError) when the path is not a plain
+    relative path or when it resolves outside data_dir, e.g. through a symbolic link inside data_dir."""
+    dest = Path(data_dir).joinpath(*relative_parts(entry))
+    try:
+        root, resolved = Path(data_dir).resolve(), dest.resolve()
+    except (OSError, RuntimeError) as error:  # a symlink loop
+        raise DatasetError(f"cannot resolve dataset file {dest}: {error}") from None
+    if not resolved.is_relative_to(root):
+        raise DatasetError(f"dataset file {entry['path']} would be written to {resolved}, outside the data directory "
+                           f"{root}, through a symbolic link; refusing (point {DATA_DIR_ENV} at the real directory)")
+    return dest
+
+
+def _write_error(dest: Path, error: OSError, during: str = "") -> DatasetError:
+    return DatasetError(f"cannot write dataset file {dest}{during}: {error.strerror or error}")
+
+
+def _partial_name(dest: Path) -> re.Pattern:
+    """The names tempfile.mkstemp gives this file's partial downloads: .<name>.<8 random characters>.part"""
+    return re.compile(re.escape(f".{dest.name}.") + r"[a-z0-9_]{8}" + re.escape(PARTIAL_SUFFIX))
+
+
+def _held_by_a_live_download(path: Path) -> bool:
+    """True while the download that made this partial may still be running (it holds an flock on it)."""
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return True
+    if age < PARTIAL_MIN_AGE_S:
+        return True
+    if fcntl is None:
+        return age < PARTIAL_NO_LOCK_AGE_S
+    try:
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return True  # not ours to judge
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False  # nobody holds it: its download is gone
+    except BlockingIOError:
+        return True
+    except OSError:  # flock unsupported on this file system
+        return age < PARTIAL_NO_LOCK_AGE_S
+    finally:
+        os.close(fd)
+
+
+def remove_stale_partials(dest: Path) -> list[Path]:
+    """Delete the partial downloads of dest (exactly `.<name>.XXXXXXXX.part` in its directory) that no live
+    download holds: what a download killed by SIGKILL (or a crash) leaves behind. Returns the deleted paths."""
+    pattern, removed = _partial_name(dest), []
+    try:
+        names = os.listdir(dest.parent)
+    except OSError:
+        return removed
+    for name in sorted(names):
+        path = dest.parent / name
+        if not pattern.fullmatch(name) or path.is_symlink() or not path.is_file():
+            continue
+        if not _held_by_a_live_download(path):
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:
+                pass  # best effort: a partial we cannot delete harms nothing
+    return removed
+
+
+def _has_sha256(path: Path, expected: str) -> bool:
+    try:
+        return path.is_file() and sha256_of(path) == expected
+    except OSError as error:
+        raise DatasetError(f"cannot read dataset file {path}: {error.strerror or error}") from None
+
+
 def fetch_file(entry: dict, data_dir: Path, mirror: str | None = None, progress: bool = True) -> bool:
     """Make data_dir/entry['path'] exist with the expected sha256. Returns True if it was downloaded."""
-    dest = data_dir / entry["path"]
-    if dest.is_file() and sha256_of(dest) == entry["sha256"]:
+    dest = destination(entry, data_dir)
+    if _has_sha256(dest, entry["sha256"]):
+        remove_stale_partials(dest)
         return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _write_error(dest, error, f" (creating {error.filename or dest.parent})") from None
+    remove_stale_partials(dest)
     source = source_for(entry, mirror)
     stream, total = _open_source(source)
-    digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; datasets are read by other users (e.g. a container's)
-    try:
-        with stream, os.fdopen(fd, "wb") as out, _progress(total, dest.name, progress) as bar:
-            for chunk in iter(lambda: stream.read(CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
-                bar.update(len(chunk))
-        actual = digest.hexdigest()
-        if actual != entry["sha256"]:
-            raise DatasetError(
-                f"checksum mismatch for {entry['path']} from {source}: expected sha256 {entry['sha256']}, "
-                f"got {actual}; the partial file was deleted"
-            )
-        os.replace(tmp_name, dest)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    expected_bytes = entry.get("bytes")
+    with stream:
+        if expected_bytes is not None and total is not None and total != expected_bytes:
+            raise DatasetError(f"size mismatch for {entry['path']} from {source}: the definition says "
+                               f"{expected_bytes} bytes, the source has {total}")
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=PARTIAL_SUFFIX, dir=dest.parent)
+        except OSError as error:
+            raise _write_error(dest, error) from None
+        try:
+            if fcntl is not None:  # tells remove_stale_partials that this download is alive; released at close
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    pass
+            os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; datasets are read by other users (e.g. a container's)
+            digest, size = hashlib.sha256(), 0
+            with os.fdopen(fd, "wb") as out, _progress(total, dest.name, progress) as bar:
+                while True:
+                    try:
+                        chunk = stream.read(CHUNK)
+                    except (OSError, http.client.HTTPException) as error:
+                        raise DatasetError(f"download of {entry['path']} from {source} failed: {error}; "
+                                           f"the partial file was deleted") from None
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if expected_bytes is not None and size > expected_bytes:
+                        raise DatasetError(f"size mismatch for {entry['path']} from {source}: more than the "
+                                           f"{expected_bytes} bytes of the definition; the partial file was deleted")
+                    digest.update(chunk)
+                    try:
+                        out.write(chunk)
+                    except OSError as error:
+                        raise _write_error(dest, error) from None
+                    bar.update(len(chunk))
+            actual = digest.hexdigest()
+            if actual != entry["sha256"]:
+                got = (f" ({size} bytes, the definition says {expected_bytes})"
+                       if expected_bytes is not None and size != expected_bytes else "")
+                raise DatasetError(
+                    f"checksum mismatch for {entry['path']} from {source}: expected sha256 {entry['sha256']}, "
+                    f"got {actual}{got}; the partial file was deleted"
+                )
+            try:
+                os.replace(tmp_name, dest)
+            except OSError as error:
+                raise _write_error(dest, error) from None
+        except OSError as error:  # closing (flushing) the partial file, or chmod
+            Path(tmp_name).unlink(missing_ok=True)
+            raise _write_error(dest, error) from None
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
     return True
 
 
 def verify_file(entry: dict, data_dir: Path) -> str:
     """Return the file's sha256, or raise DatasetError saying which file is missing or wrong."""
-    path = data_dir / entry["path"]
+    path = Path(data_dir).joinpath(*relative_parts(entry))
     if not path.is_file():
         raise DatasetError(f"dataset file {path} is missing; run download_dataset.sh first")
-    actual = sha256_of(path)
+    try:
+        actual = sha256_of(path)
+    except OSError as error:
+        raise DatasetError(f"cannot read dataset file {path}: {error.strerror or error}") from None
     if actual != entry["sha256"]:
         raise DatasetError(f"checksum mismatch for {path}: expected sha256 {entry['sha256']}, got {actual}")
     return actual
@@ -126,12 +278,20 @@ def verify(definition: dict, data_dir: Path | None = None) -> dict[str, str]:
     return {entry["path"]: verify_file(entry, data_dir) for entry in definition["dataset"]["files"]}
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: the partial file of the current download is deleted
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Download or verify a workload's dataset files.")
     parser.add_argument("action", choices=["download", "verify"])
     parser.add_argument("workload", help="benchmark name or workload directory")
     parser.add_argument("--data-dir", type=Path, default=None, help=f"default: ${DATA_DIR_ENV} or <repo>/data")
     args = parser.parse_args(argv)
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
     try:
         definition = benchmark.load(args.workload)
         data_dir = Path(args.data_dir or default_data_dir())
@@ -142,9 +302,12 @@ def main(argv=None) -> int:
         else:
             sums = verify(definition, data_dir)
             print(f"{definition['name']}: {len(sums)} file(s) verified in {data_dir}")
-    except (DatasetError, benchmark.UnknownWorkload) as error:
+    except (DatasetError, benchmark.UnknownWorkload, benchmark.DefinitionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -6,6 +6,7 @@ exactly as mlperf_logging emits them, so MLCommons' compliance checker and our J
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import sys
 from pathlib import Path
@@ -14,6 +15,30 @@ from mlperf_logging.mllog import mllog
 from mlperf_logging.mllog import constants  # noqa: F401  (re-exported: workloads use constants.SEED etc.)
 
 from common.benchmark import REPO_ROOT
+
+
+class LogFileError(Exception):
+    """The log file cannot be used; the message is one sentence for the user."""
+
+
+def open_exclusive(path: Path):
+    """Create the log file, refusing one that exists (a run never overwrites or splices into another run's log)
+    and holding an exclusive lock on it for the run, so no other process can write it at the same time."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stream = open(path, "x", encoding="utf-8")
+    except FileExistsError:
+        raise LogFileError(f"log file {path} exists already; a run never overwrites a result: remove it or choose "
+                           "another LOGFILE") from None
+    except OSError as error:
+        raise LogFileError(f"cannot create log file {path}: {error.strerror or error}") from None
+    try:
+        fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        stream.close()
+        raise LogFileError(f"log file {path} is locked by another run") from None
+    return stream
 
 
 class MLPerfLogger:
@@ -26,8 +51,7 @@ class MLPerfLogger:
         logger.setLevel(logging.INFO)
         self.handlers = []
         if enabled and path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.handlers.append(logging.FileHandler(path, mode="w"))
+            self.handlers.append(logging.StreamHandler(open_exclusive(path)))
         if enabled and echo:
             self.handlers.append(logging.StreamHandler(sys.stdout))
         for handler in self.handlers:
@@ -51,3 +75,5 @@ class MLPerfLogger:
         for handler in self.handlers:
             handler.flush()
             handler.close()
+            if handler.stream is not sys.stdout:
+                handler.stream.close()  # a StreamHandler leaves its stream open; this one is the log file

@@ -5,6 +5,7 @@ its JSON Schema is submission_checker/schemas/provenance.schema.json.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.metadata
 import os
@@ -13,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from common.benchmark import REPO_ROOT
+from common.results import cpu_model  # noqa: F401  (part of the provenance record's vocabulary)
 
 # Files that do not change what a run computes are left out of the code hash, so documentation edits and the
 # definition's own record of the released hash do not change it (the definition is checked as data anyway).
@@ -33,8 +35,60 @@ def tree_hash(directory: Path) -> str:
     return digest.hexdigest()
 
 
+HARNESS_PACKAGE = "common"
+RUN_SCRIPT = "common/timed_run.sh"  # the body every run_and_time.sh sources
+
+
+def _imported_modules(source: Path) -> set[str]:
+    """Modules of the harness package that a Python file imports (`import common.x`, `from common import x`,
+    `from common.x import y`), as dotted names."""
+    found = set()
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"), filename=str(source))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.split(".")[0] == HARNESS_PACKAGE)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and \
+                node.module.split(".")[0] == HARNESS_PACKAGE:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def harness_files(workload_dir: Path, root: Path = REPO_ROOT) -> list[Path]:
+    """The harness files a run of this workload executes: every module of common/ that the workload's Python
+    files import, followed transitively through common/, with the package's __init__.py, plus the run script
+    body. Tooling that a run never imports (bench, results layout helpers used only by tasks, containers) is
+    not part of it, so editing tooling or adding a workload changes no workload's reference hash."""
+    pending = [p for p in sorted(Path(workload_dir).rglob("*.py")) if not SKIP_DIRS.intersection(p.parts)]
+    seen: set[Path] = set()
+    files = {root / HARNESS_PACKAGE / "__init__.py", root / RUN_SCRIPT}
+    while pending:
+        source = pending.pop()
+        if source in seen:
+            continue
+        seen.add(source)
+        for module in _imported_modules(source):
+            parts = module.split(".")
+            for candidate in (root.joinpath(*parts).with_suffix(".py"), root.joinpath(*parts, "__init__.py")):
+                if candidate.is_file():
+                    files.add(candidate)
+                    pending.append(candidate)
+    return sorted(files)
+
+
+def files_hash(files: list[Path], root: Path) -> str:
+    """sha256 over (path relative to root, file sha256) of the given files, in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode() + b"\n")
+    return digest.hexdigest()
+
+
 def code_hashes(workload_dir: Path) -> dict:
-    return {"workload_sha256": tree_hash(workload_dir), "common_sha256": tree_hash(REPO_ROOT / "common")}
+    """The released-code hashes of a run: workload_sha256 over the workload directory (tree_hash), and
+    common_sha256 over the harness files that workload executes (harness_files)."""
+    return {"workload_sha256": tree_hash(workload_dir),
+            "common_sha256": files_hash(harness_files(workload_dir), REPO_ROOT)}
 
 
 def _git(*args: str) -> str | None:
@@ -62,16 +116,6 @@ def packages() -> dict:
             versions[name.lower()] = dist.version
     listing = "\n".join(f"{name}=={versions[name]}" for name in sorted(versions))
     return {"versions": dict(sorted(versions.items())), "sha256": hashlib.sha256(listing.encode()).hexdigest()}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def hardware() -> dict:

@@ -12,14 +12,30 @@ import torch
 import torch.distributed as dist
 
 
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64-bit seeds; numpy takes the seed modulo 2**32
+
+
+def seed_value(text: str) -> int:
+    """A seed from the command line: a whole number in [0, 2**63 - 1], or one sentence saying why not."""
+    try:
+        seed = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the seed must be a whole number, not {text!r}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"the seed must be between 0 and {MAX_SEED}, not {text}")
+    return seed
+
+
 def parse_args(description: str, argv=None) -> argparse.Namespace:
     """The command line every workload's train.py accepts (run_and_time.sh passes these)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--seed", type=seed_value, required=True)
     parser.add_argument("--smoke", action="store_true", help="tiny configuration used by the tests (seconds)")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("DATA_DIR", "data")))
     parser.add_argument("--log-file", type=Path, default=None, help="MLLOG output (rank 0); default: stdout only")
     parser.add_argument("--device", default=os.environ.get("DEVICE"), help="cuda, mps or cpu (default: best available)")
+    parser.add_argument("--count-flops", type=Path, default=None, metavar="JSON",
+                        help="count the model FLOPs of the first training step into JSON, then exit (invoke bench)")
     return parser.parse_args(argv)
 
 

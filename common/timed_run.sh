@@ -4,36 +4,37 @@
 #
 #   <suite>/<workload>/run_and_time.sh [SEED]
 #
-# Environment: DATA_DIR (datasets root, default <repo>/data), LOGDIR (default <repo>/results/<benchmark>),
-# LOGFILE (default $LOGDIR/<benchmark>_seed<SEED>.txt), SMOKE=1 (tiny test configuration), DEVICE (cuda|mps|cpu),
-# NPROC (processes per node, default 1), NNODES / NODE_RANK / MASTER_ADDR / MASTER_PORT (multi-node torchrun),
-# PYTHON (interpreter, default python3).
+# Environment: DATA_DIR (datasets root, default <repo>/data), LOGFILE (default: the next
+# <results>/<submitter>/results/<system>/<benchmark>/result_<i>.txt, see common/results.py; RESULTS_DIR sets
+# <results>), SMOKE=1 (tiny test configuration), DEVICE (cuda|mps|cpu), NPROC (processes per node, default 1),
+# NNODES / NODE_RANK / MASTER_ADDR / MASTER_PORT (multi-node torchrun), PYTHON (interpreter, default python3).
+# train.py verifies the dataset (sha256 of every file) before run_start and refuses a log file that exists.
 set -euo pipefail
 
 SEED=${1:-${SEED:-$RANDOM}}
 REPO_ROOT=$(cd "$WORKLOAD_DIR/../.." && pwd)
 DATA_DIR=${DATA_DIR:-$REPO_ROOT/data}
-LOGDIR=${LOGDIR:-$REPO_ROOT/results/$BENCHMARK}
-LOGFILE=${LOGFILE:-$LOGDIR/${BENCHMARK}_seed${SEED}.txt}
 NPROC=${NPROC:-1}
 NNODES=${NNODES:-1}
 PYTHON=${PYTHON:-python3}
 export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
-if ! "$PYTHON" -m common.fetch verify "$BENCHMARK" --data-dir "$DATA_DIR"; then
-  echo "dataset for $BENCHMARK is not ready in $DATA_DIR: run $WORKLOAD_DIR/download_dataset.sh" >&2
+if [ ! -d "$DATA_DIR" ]; then
+  echo "error: the datasets folder $DATA_DIR does not exist: run $WORKLOAD_DIR/download_dataset.sh first" >&2
   exit 1
 fi
-mkdir -p "$(dirname "$LOGFILE")"
+if [ -z "${LOGFILE:-}" ]; then
+  smoke_flag=()
+  [ "${SMOKE:-0}" = 1 ] && smoke_flag=(--smoke)
+  LOGFILE=$("$PYTHON" -m common.results next-log "$BENCHMARK" "${smoke_flag[@]}")
+fi
 
 start=$(date +%s)
 start_fmt=$(date +%Y-%m-%d\ %r)
 echo "STARTING TIMING RUN AT $start_fmt"
 
-# Clear the page cache as the MLCommons references do; only root may, so others skip it (logged as cache_clear).
-if [ "$(id -u)" = 0 ] && [ -w /proc/sys/vm/drop_caches ]; then
-  sync && echo 3 > /proc/sys/vm/drop_caches || true
-fi
+# The cache clear of MLCommons references happens in train.py, for the dataset's files only (posix_fadvise):
+# dropping every cache would also evict the Python and torch libraries and slow every start.
 
 args=(--seed "$SEED" --data-dir "$DATA_DIR" --log-file "$LOGFILE")
 [ "${SMOKE:-0}" = 1 ] && args+=(--smoke)

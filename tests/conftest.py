@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from common import benchmark, fetch
-from common.bench import read_events
+from common.bench import read_log
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,9 @@ def smoke_logs(data_dir, tmp_path_factory):
             log_file = out / f"{name}_np{nproc}_seed{seed}.txt"
             proc = run_workload(name, seed, data_dir, log_file, nproc=nproc)
             assert proc.returncode == 0, f"{name} smoke run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-            cache[key] = (proc, log_file, read_events(log_file))
+            events, problems = read_log(log_file)
+            assert not problems, problems
+            cache[key] = (proc, log_file, events)
         return cache[key]
 
     return get

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from common import benchmark, fetch, provenance
-from common.bench import format_report, summarise_log
 from common.mlperf_log import MLPerfLogger
 from conftest import REPO_ROOT, mirror_dir
 
@@ -192,18 +191,3 @@ def test_smoke_overrides_merge_into_the_definition():
 def test_target_direction(direction, value, reached):
     target = 1.6 if direction == "minimize" else 0.9
     assert benchmark.target_reached(value, {"direction": direction, "target": target}) is reached
-
-
-def test_bench_summary_reads_time_to_target_from_the_log(tmp_path):
-    log = MLPerfLogger(tmp_path / "result_0.txt", echo=False)
-    log.event("seed", 5)
-    log._mllog.start(key="run_start", time_ms=1_000)
-    log._mllog.event(key="eval_accuracy", value=1.55, time_ms=61_000, metadata={"samples_count": 640})
-    log._mllog.end(key="run_stop", time_ms=61_000, metadata={"status": "success", "steps": 10,
-                                                              "harness_overhead_ms": 6.0})
-    log.close()
-    summary = summarise_log(tmp_path / "result_0.txt", "eval_accuracy")
-    assert (summary.seed, summary.success, summary.seconds, summary.steps) == (5, True, 60.0, 10)
-    assert summary.overhead_fraction == pytest.approx(1e-4)
-    report = format_report("nanogpt", benchmark.load("nanogpt"), [summary])
-    assert "reached target: 1/1" in report and "median 60.0 s" in report

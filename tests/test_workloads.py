@@ -48,7 +48,7 @@ def test_file_set_and_definition(name):
     assert d["required_runs"] == 5
     for entry in d["dataset"]["files"]:
         assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]) and entry["url"].startswith("http")
-    assert set(d.get("open_division_relaxes", [])) <= set(d["hyperparameters"])
+    assert set(d["open_division_relaxes"]) <= set(d["hyperparameters"])
     readme = (directory / "README.md").read_text()
     headings = [h.lower() for h in re.findall(r"^#+\s*(?:\d+\.\s*)?(.+)$", readme, re.M)]
     for section in README_SECTIONS:

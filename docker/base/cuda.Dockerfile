@@ -14,5 +14,14 @@ COPY docker/base/setup.sh /opt/suite-setup/setup.sh
 COPY docker/base/install-locked.sh /usr/local/bin/install-locked
 RUN sh /opt/suite-setup/setup.sh && rm -rf /opt/suite-setup
 ENV PATH=/opt/venv/bin:$PATH VIRTUAL_ENV=/opt/venv LANG=C.UTF-8 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+    DATA_DIR=/data RESULTS_DIR=/results PYTHON=python \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
+WORKDIR /opt/suite
+# The start of every workload image's build (ONBUILD runs these right after its FROM): the build arguments
+# `invoke build` passes (LOCK: requirements.lock, or requirements-<flavour>.lock where a flavour needs its own;
+# WHEELS_URL: the host-side wheel cache; PIP_INDEX_URL with --from-index) and the extra CA bundle for pip.
+ONBUILD ARG LOCK=requirements.lock
+ONBUILD ARG WHEELS_URL=
+ONBUILD ARG PIP_INDEX_URL=https://pypi.org/simple
+ONBUILD COPY docker/build-ca/ /tmp/build-ca/
 LABEL org.mlperf-teach.role=base org.mlperf-teach.flavour=cuda

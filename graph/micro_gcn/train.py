@@ -24,14 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torch.nn.parallel import DistributedDataParallel as DDP
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # repository root, for `common` (see common/__init__.py)
 
-from common import benchmark  # noqa: E402
-from common.runtime import init_distributed, parse_args, seed_everything  # noqa: E402
-from common.timed_run import TimedRun  # noqa: E402
+from common.training import TrainingRun, exit_now  # noqa: E402
 from model import GCN, GCNConfig, normalized_adjacency  # noqa: E402
 
 
@@ -105,40 +102,33 @@ def evaluate(model, x, adj, labels, nodes, ctx) -> tuple[float, float]:
 
 
 def main(argv=None) -> int:
-    args = parse_args(__doc__, argv)
-    definition = benchmark.load(HERE, smoke=args.smoke)
-    ctx, device = init_distributed(args.device)
-    seed_everything(args.seed)
-    run = TimedRun(definition, args.seed, args.data_dir, args.log_file, ctx)
+    run = TrainingRun.from_command_line(__doc__, HERE, argv)
+    hp, device, world_size = run.hyperparameters, run.device, run.dist.world_size
 
-    hp, quality, cfg = definition["hyperparameters"], definition["quality"], definition["model"]
-    data = load_planetoid(args.data_dir / Path(definition["dataset"]["files"][0]["path"]).parent)
+    data = load_planetoid(run.data_dir / Path(run.definition["dataset"]["files"][0]["path"]).parent)
     x, labels = data["features"].to(device), data["labels"].to(device)
     adj = normalized_adjacency(data["edges"], len(labels)).to(device)
     n_train = len(data["train"])
-    if hp["global_batch_size"] != n_train:
+    if run.global_batch != n_train:
         raise SystemExit(f"global_batch_size must be the {n_train} training nodes (full-batch training)")
-    local_train = data["train"][ctx.rank::ctx.world_size].to(device)
-
-    model = GCN(GCNConfig(in_features=x.size(1), n_classes=int(labels.max()) + 1, hidden=cfg["hidden"],
+    local_train = data["train"][run.dist.rank::world_size].to(device)
+    model = GCN(GCNConfig(in_features=x.size(1), n_classes=int(labels.max()) + 1, hidden=run.model_config["hidden"],
                           dropout=hp["dropout"])).to(device)
     optimizer = model.configure_optimizer(hp)
-    ddp_model = DDP(model) if ctx.enabled else model
-    run.log_hyperparameters({**hp, "train_samples": n_train, "eval_samples": len(data["test"]),
-                             "model_parameters": model.num_params()})
+    ddp_model = run.distributed(model)
+    run.log_hyperparameters(train_samples=n_train, eval_samples=len(data["test"]), model_parameters=model.num_params())
 
-    run.start(total_steps=quality["max_steps"])
-    best_val_loss, best_step, best_state, train_loss = float("inf"), 0, None, torch.zeros(2, dtype=torch.float64)
-    for step in range(quality["max_steps"]):
+    best_val_loss, best_step, best_state = float("inf"), 0, None
+    for step in run.steps():
         logits = ddp_model(x, adj)
-        # Sum over this rank's training nodes / all training nodes; x world_size because DDP averages gradients.
-        loss = F.cross_entropy(logits[local_train], labels[local_train], reduction="sum") / n_train
+        # This rank's share of the mean over all training nodes, x world_size because DDP averages gradients
+        # (so the logged loss, averaged over ranks by the harness, is the full-batch loss).
+        loss = F.cross_entropy(logits[local_train], labels[local_train], reduction="sum") / n_train * world_size
         optimizer.zero_grad(set_to_none=True)
-        (loss * ctx.world_size).backward()
+        loss.backward()
         optimizer.step()
-        train_loss += torch.tensor([loss.item(), 1.0 / ctx.world_size], dtype=torch.float64)
-        run.step(n_train, loss=loss.item())
-        val_loss, val_accuracy = evaluate(model, x, adj, labels, data["val"].to(device), ctx)
+        run.step_done(loss)
+        val_loss, val_accuracy = evaluate(model, x, adj, labels, data["val"].to(device), run.dist)
         run.log.event("val_loss", val_loss, metadata={"epoch_num": step + 1, "val_accuracy": val_accuracy})
         if val_loss < best_val_loss:
             best_val_loss, best_step, best_state = val_loss, step, copy.deepcopy(model.state_dict())
@@ -148,15 +138,11 @@ def main(argv=None) -> int:
     run.log.event("early_stopping", {"stopped_epoch": step + 1, "restored_epoch": best_step + 1,
                                      "best_val_loss": best_val_loss})
 
-    run.eval_start()
-    loss_sum, loss_count = ctx.all_reduce_sum(train_loss.to(device)).tolist()
-    run.log.event("train_loss", loss_sum / loss_count, metadata={"samples_count": run.samples, "step": run.steps})
-    _, test_accuracy = evaluate(model, x, adj, labels, data["test"].to(device), ctx)
-    reached = run.eval_result(test_accuracy)
-    run.stop(success=reached)
-    ctx.shutdown()
-    return 0 if reached else 1
+    run.begin_eval()  # the only evaluation of the test nodes (quality.max_evaluations: 1)
+    _, test_accuracy = evaluate(model, x, adj, labels, data["test"].to(device), run.dist)
+    run.eval_result(test_accuracy)
+    return run.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

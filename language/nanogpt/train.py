@@ -12,14 +12,11 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.nn.parallel import DistributedDataParallel as DDP
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # repository root, for `common` (see common/__init__.py)
 
-from common import benchmark  # noqa: E402
-from common.runtime import init_distributed, parse_args, seed_everything  # noqa: E402
-from common.timed_run import TimedRun  # noqa: E402
+from common.training import TrainingRun, exit_now  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
 
 
@@ -72,37 +69,22 @@ def learning_rate(step: int, hp: dict) -> float:
 
 
 def main(argv=None) -> int:
-    args = parse_args(__doc__, argv)
-    definition = benchmark.load(HERE, smoke=args.smoke)
-    ctx, device = init_distributed(args.device)
-    seed_everything(args.seed)
-    run = TimedRun(definition, args.seed, args.data_dir, args.log_file, ctx)
+    run = TrainingRun.from_command_line(__doc__, HERE, argv)
+    hp, quality, cfg = run.hyperparameters, run.quality, run.model_config
 
-    hp, quality, cfg = definition["hyperparameters"], definition["quality"], definition["model"]
-    global_batch = hp["global_batch_size"]
-    if global_batch % ctx.world_size:
-        raise SystemExit(f"global batch {global_batch} is not divisible by {ctx.world_size} processes")
-    local_batch = global_batch // ctx.world_size
-    block_size = cfg["block_size"]
-
-    train, val, vocab_size = load_splits(definition, args.data_dir)
-    val_x, val_y = val_windows(val, block_size, quality.get("eval_max_chars"))
-    model = GPT(GPTConfig(vocab_size=vocab_size, **cfg)).to(device)
+    train, val, vocab_size = load_splits(run.definition, run.data_dir)
+    val_x, val_y = val_windows(val, cfg["block_size"], quality.get("eval_max_chars"))
+    model = GPT(GPTConfig(vocab_size=vocab_size, **cfg)).to(run.device)
     optimizer = model.configure_optimizer(hp)
-    ddp_model = DDP(model) if ctx.enabled else model
-    # Every rank draws the same global batch of offsets and takes its slice, so N processes see exactly the
-    # samples one process would at the same global batch size.
-    sampler = torch.Generator().manual_seed(args.seed)
-    run.log_hyperparameters({**hp, "train_samples": len(train) - block_size, "eval_samples": len(val_x),
-                             "model_parameters": model.num_params()})
+    ddp_model = run.distributed(model)
+    sampler = torch.Generator().manual_seed(run.seed)
+    run.log_hyperparameters(train_samples=len(train) - cfg["block_size"], eval_samples=len(val_x),
+                            model_parameters=model.num_params())
 
-    run.start(total_steps=quality["max_steps"])
-    reached, block_loss, block_steps = False, torch.zeros(2, dtype=torch.float64), 0
-    for step in range(quality["max_steps"]):
-        offsets = torch.randint(len(train) - block_size, (global_batch,), generator=sampler)
-        offsets = offsets[ctx.rank * local_batch:(ctx.rank + 1) * local_batch]
-        xb = torch.stack([train[o:o + block_size] for o in offsets.tolist()]).to(device)
-        yb = torch.stack([train[o + 1:o + 1 + block_size] for o in offsets.tolist()]).to(device)
+    for step in run.steps():
+        offsets = run.rank_slice(torch.randint(len(train) - cfg["block_size"], (run.global_batch,), generator=sampler))
+        xb = torch.stack([train[o:o + cfg["block_size"]] for o in offsets.tolist()]).to(run.device)
+        yb = torch.stack([train[o + 1:o + 1 + cfg["block_size"]] for o in offsets.tolist()]).to(run.device)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, hp)
         _, loss = ddp_model(xb, yb)
@@ -110,21 +92,11 @@ def main(argv=None) -> int:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), hp["opt_gradient_clip_norm"])
         optimizer.step()
-        block_loss += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
-        run.step(global_batch, loss=loss.item())
-        if (step + 1) % quality["eval_every_steps"] == 0 or step + 1 == quality["max_steps"]:
-            run.eval_start()
-            loss_sum, loss_count = ctx.all_reduce_sum(block_loss.to(device)).tolist()
-            run.log.event("train_loss", loss_sum / loss_count,
-                          metadata={"samples_count": run.samples, "step": run.steps})
-            block_loss.zero_()
-            reached = run.eval_result(evaluate(model, val_x, val_y, ctx, device))
-            if reached:
-                break
-    run.stop(success=reached)
-    ctx.shutdown()
-    return 0 if reached else 1
+        run.step_done(loss)
+        if run.eval_due():
+            run.eval_result(evaluate(model, val_x, val_y, run.dist, run.device))
+    return run.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -16,14 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torch.nn.parallel import DistributedDataParallel as DDP
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # repository root, for `common` (see common/__init__.py)
 
-from common import benchmark  # noqa: E402
-from common.runtime import init_distributed, parse_args, seed_everything  # noqa: E402
-from common.timed_run import TimedRun  # noqa: E402
+from common.training import TrainingRun, exit_now  # noqa: E402
 from model import DLRM, DLRMConfig  # noqa: E402
 
 AGE_EDGES = (18, 25, 35, 45, 50, 56)  # MovieLens-1M's age groups: <18, 18-24, 25-34, 35-44, 45-49, 50-55, 56+
@@ -154,40 +151,26 @@ def learning_rate(step: int, hp: dict) -> float:
 
 
 def main(argv=None) -> int:
-    args = parse_args(__doc__, argv)
-    definition = benchmark.load(HERE, smoke=args.smoke)
-    ctx, device = init_distributed(args.device)
-    seed_everything(args.seed)
-    run = TimedRun(definition, args.seed, args.data_dir, args.log_file, ctx)
+    run = TrainingRun.from_command_line(__doc__, HERE, argv)
+    hp, cfg, device = run.hyperparameters, run.model_config, run.device
 
-    hp, quality, cfg = definition["hyperparameters"], definition["quality"], definition["model"]
-    global_batch = hp["global_batch_size"]
-    if global_batch % ctx.world_size:
-        raise SystemExit(f"global batch {global_batch} is not divisible by {ctx.world_size} processes")
-    local_batch = global_batch // ctx.world_size
-
-    train, test, sizes = load_movielens(definition, args.data_dir)
+    train, test, sizes = load_movielens(run.definition, run.data_dir)
     n_train = len(train["label"])
-    steps_per_epoch = n_train // global_batch  # a last partial batch (none at 500) would be dropped
+    steps_per_epoch = n_train // run.global_batch  # a last partial batch (none at 500) would be dropped
     model = DLRM(DLRMConfig(cardinalities=sizes, n_dense=train["dense"].size(1), n_genres=train["genres"].size(1),
                             embedding_dim=cfg["embedding_dim"], bottom_mlp=cfg["bottom_mlp"],
                             top_mlp=cfg["top_mlp"])).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=hp["opt_base_learning_rate"],
                                  betas=(hp["opt_adam_beta_1"], hp["opt_adam_beta_2"]), eps=hp["opt_adam_epsilon"])
-    ddp_model = DDP(model) if ctx.enabled else model
-    # Every rank draws the same permutation of the training rows each epoch and takes its slice of each global
-    # batch, so N processes see exactly the samples one process would.
-    sampler = torch.Generator().manual_seed(args.seed)
-    run.log_hyperparameters({**hp, "train_samples": n_train, "eval_samples": len(test["label"]),
-                             "model_parameters": model.num_params()})
+    ddp_model = run.distributed(model)
+    # The same permutation of the training rows on every rank each epoch; each rank takes its slice of a batch.
+    sampler = torch.Generator().manual_seed(run.seed)
+    run.log_hyperparameters(train_samples=n_train, eval_samples=len(test["label"]), model_parameters=model.num_params())
 
-    run.start(total_steps=quality["max_steps"])
-    reached, block_loss = False, torch.zeros(2, dtype=torch.float64)
-    for step in range(quality["max_steps"]):
+    for step in run.steps():
         if step % steps_per_epoch == 0:
             order = torch.randperm(n_train, generator=sampler)
-        batch = order[(step % steps_per_epoch) * global_batch:][:global_batch]
-        rows = batch[ctx.rank * local_batch:(ctx.rank + 1) * local_batch]
+        rows = run.rank_slice(order[(step % steps_per_epoch) * run.global_batch:][:run.global_batch])
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, hp)
         logits, squared_norm = ddp_model(train["dense"][rows].to(device), train["categorical"][rows].to(device),
@@ -196,21 +179,11 @@ def main(argv=None) -> int:
         optimizer.zero_grad(set_to_none=True)
         (loss + hp["embedding_l2_penalty"] * squared_norm).backward()
         optimizer.step()
-        block_loss += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
-        run.step(global_batch, loss=loss.item())
-        if (step + 1) % quality["eval_every_steps"] == 0 or step + 1 == quality["max_steps"]:
-            run.eval_start()
-            loss_sum, loss_count = ctx.all_reduce_sum(block_loss.to(device)).tolist()
-            run.log.event("train_loss", loss_sum / loss_count,
-                          metadata={"samples_count": run.samples, "step": run.steps})
-            block_loss.zero_()
-            reached = run.eval_result(evaluate(model, test, ctx, device))
-            if reached:
-                break
-    run.stop(success=reached)
-    ctx.shutdown()
-    return 0 if reached else 1
+        run.step_done(loss)
+        if run.eval_due():
+            run.eval_result(evaluate(model, test, run.dist, device))
+    return run.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

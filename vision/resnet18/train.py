@@ -16,14 +16,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import torchvision
-from torch.nn.parallel import DistributedDataParallel as DDP
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # repository root, for `common` (see common/__init__.py)
 
-from common import benchmark  # noqa: E402
-from common.runtime import init_distributed, parse_args, seed_everything  # noqa: E402
-from common.timed_run import TimedRun  # noqa: E402
+from common.training import TrainingRun, exit_now  # noqa: E402
 from model import ResNetConfig, num_params, resnet18, use_gemm_weight_gradients  # noqa: E402
 
 
@@ -92,63 +89,39 @@ def make_optimizer(model, hp: dict) -> torch.optim.AdamW:
 
 
 def main(argv=None) -> int:
-    args = parse_args(__doc__, argv)
-    definition = benchmark.load(HERE, smoke=args.smoke)
-    ctx, device = init_distributed(args.device)
-    seed_everything(args.seed)
-    run = TimedRun(definition, args.seed, args.data_dir, args.log_file, ctx)
+    run = TrainingRun.from_command_line(__doc__, HERE, argv)
+    hp, quality, device = run.hyperparameters, run.quality, run.device
 
-    hp, quality, cfg = definition["hyperparameters"], definition["quality"], definition["model"]
-    global_batch = hp["global_batch_size"]
-    if global_batch % ctx.world_size:
-        raise SystemExit(f"global batch {global_batch} is not divisible by {ctx.world_size} processes")
-    local_batch = global_batch // ctx.world_size
-
-    train_x, train_y, test_x, test_y = load_fashion_mnist(definition, args.data_dir)
+    train_x, train_y, test_x, test_y = load_fashion_mnist(run.definition, run.data_dir)
     if quality.get("eval_max_images"):  # smoke configuration only: a slice of the test set
         test_x, test_y = test_x[:quality["eval_max_images"]], test_y[:quality["eval_max_images"]]
     normalize = make_normalize(train_x)
-    model = resnet18(ResNetConfig(**cfg))
+    model = resnet18(ResNetConfig(**run.model_config))
     if device.type == "cpu":
         use_gemm_weight_gradients(model)
     model = model.to(device)
     optimizer = make_optimizer(model, hp)
-    ddp_model = DDP(model) if ctx.enabled else model
-    # Every rank draws the same permutation of the training set each epoch and takes its slice of each global
-    # batch, so N processes see exactly the samples one process would (the last partial batch is dropped).
-    sampler = torch.Generator().manual_seed(args.seed)
-    steps_per_epoch = len(train_x) // global_batch
-    run.log_hyperparameters({**hp, "train_samples": len(train_x), "eval_samples": len(test_x),
-                             "model_parameters": num_params(model)})
+    ddp_model = run.distributed(model)
+    # The same permutation of the training set on every rank each epoch (the last partial batch is dropped).
+    sampler = torch.Generator().manual_seed(run.seed)
+    steps_per_epoch = len(train_x) // run.global_batch
+    run.log_hyperparameters(train_samples=len(train_x), eval_samples=len(test_x), model_parameters=num_params(model))
 
-    run.start(total_steps=quality["max_steps"])
-    reached, block_loss = False, torch.zeros(2, dtype=torch.float64)
-    for step in range(quality["max_steps"]):
+    for step in run.steps():
         if step % steps_per_epoch == 0:
             order = torch.randperm(len(train_x), generator=sampler)
-        batch = order[(step % steps_per_epoch) * global_batch:][:global_batch]
-        batch = batch[ctx.rank * local_batch:(ctx.rank + 1) * local_batch]
+        batch = run.rank_slice(order[(step % steps_per_epoch) * run.global_batch:][:run.global_batch])
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, hp)
         loss = F.cross_entropy(ddp_model(normalize(train_x[batch], device)), train_y[batch].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        block_loss += torch.tensor([loss.item(), 1.0], dtype=torch.float64)
-        run.step(global_batch, loss=loss.item())
-        if (step + 1) % quality["eval_every_steps"] == 0 or step + 1 == quality["max_steps"]:
-            run.eval_start()
-            loss_sum, loss_count = ctx.all_reduce_sum(block_loss.to(device)).tolist()
-            run.log.event("train_loss", loss_sum / loss_count,
-                          metadata={"samples_count": run.samples, "step": run.steps})
-            block_loss.zero_()
-            reached = run.eval_result(evaluate(model, test_x, test_y, normalize, ctx, device, quality["eval_batch"]))
-            if reached:
-                break
-    run.stop(success=reached)
-    ctx.shutdown()
-    return 0 if reached else 1
+        run.step_done(loss)
+        if run.eval_due():
+            run.eval_result(evaluate(model, test_x, test_y, normalize, run.dist, device, quality["eval_batch"]))
+    return run.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -1,0 +1,252 @@
+"""The training harness: everything a workload's train.py would otherwise repeat, so that train.py keeps only the
+loop a student reads (data, model, forward/backward/step, evaluate).
+
+    run = TrainingRun.from_command_line(__doc__, HERE)   # arguments, definition, distributed init, seed, log
+    ... data, model, optimizer ...
+    run.log_hyperparameters(train_samples=..., eval_samples=..., model_parameters=...)
+    for step in run.steps():               # starts the clock; ends at the target or at max_steps
+        ... forward, backward, optimizer step ...
+        run.step_done(loss)                # counts samples, keeps the period's training loss
+        if run.eval_due():                 # the definition's cadence; logs eval_start and train_loss
+            run.eval_result(evaluate(...)) # logs the metric; the loop ends when it reaches the target
+    return run.finish()                    # run_stop, process-group shutdown, exit code
+
+    if __name__ == "__main__":
+        exit_now(main())                   # skips the interpreter's second-long teardown of torch
+
+The log it writes (the MLPerf sequence, described in common/README.md):
+
+    init_start, submission_*, cache_clear, seed, provenance, hyperparameters     (untimed: initialisation)
+    init_stop, run_start                                                          (the clock starts)
+    block_start / block_stop / eval_start / train_loss / eval_accuracy / eval_stop  (one block per eval period)
+    run_stop {status: success | aborted}                                          (the clock stops)
+
+The score is run_stop.time_ms - run_start.time_ms. Submission fields come from SUBMISSION_ORG /
+SUBMISSION_PLATFORM / SUBMISSION_DIVISION / SUBMISSION_STATUS.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from common import benchmark, fetch, provenance
+from common.mlperf_log import LogFileError, MLPerfLogger, constants
+from common.runtime import Distributed, init_distributed, parse_args, seed_everything
+
+
+def default_platform() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()}x{torch.cuda.get_device_name(0)}"
+    return f"{os.cpu_count()}xCPU {provenance.cpu_model()}"
+
+
+def evict_from_page_cache(paths) -> None:
+    """Drop these files from the OS page cache (posix_fadvise DONTNEED): the cache clear of MLCommons
+    references, limited to the dataset. It needs no root, and unlike dropping every cache it leaves the Python
+    and torch libraries cached, which would otherwise be re-read from disk at every start."""
+    if not hasattr(os, "posix_fadvise"):
+        return
+    for path in paths:
+        with open(path, "rb") as f:
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def exit_now(code: int) -> None:
+    """End the process once the run has finished (log closed, process group left): flush the standard streams
+    and skip the interpreter's teardown of torch's modules, which takes about a second and adds nothing."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+class TrainingRun:
+    """One timed training run of a benchmark: its definition, process group, device, seed and MLPerf log."""
+
+    @classmethod
+    def from_command_line(cls, description: str, workload_dir: Path, argv=None) -> "TrainingRun":
+        """Parse train.py's command line, load the definition, join the process group, seed, start the log.
+        Expected failures (missing dataset, unwritable or existing log file) end the process with one sentence."""
+        args = parse_args(description, argv)
+        try:
+            return cls(benchmark.load(workload_dir, smoke=args.smoke), args)
+        except (benchmark.DefinitionError, fetch.DatasetError, LogFileError) as error:
+            raise SystemExit(f"error: {error}") from None
+
+    def __init__(self, definition: dict, args):
+        self.definition = definition
+        self.hyperparameters = definition["hyperparameters"]
+        self.quality = definition["quality"]
+        self.model_config = definition["model"]
+        self.seed, self.data_dir, self.flop_probe = args.seed, Path(args.data_dir), args.count_flops
+        self.dist, self.device = init_distributed(args.device)
+        seed_everything(self.seed)
+        self.global_batch = self.hyperparameters["global_batch_size"]
+        if self.global_batch % self.dist.world_size:
+            raise SystemExit(f"error: global_batch_size {self.global_batch} is not divisible by "
+                             f"{self.dist.world_size} processes")
+        self.local_batch = self.global_batch // self.dist.world_size
+
+        self.steps_done = 0          # optimizer steps taken
+        self.samples = 0             # training samples seen, over all ranks
+        self.train_samples = 1       # size of the training set (logged); expresses samples as epochs
+        self.reached = False         # the last evaluation reached the target
+        self.overhead_s = 0.0        # time spent in this harness inside the timed region
+        self._period_loss = torch.zeros(2, dtype=torch.float64)  # (sum of step losses, steps) since the last eval
+        self._progress = None
+        self._flop_counter = None
+
+        self.log = MLPerfLogger(None if self.flop_probe else args.log_file, enabled=self.dist.is_main)
+        self.log.start(constants.INIT_START)
+        self.log.event(constants.SUBMISSION_BENCHMARK, definition["name"])
+        self.log.event(constants.SUBMISSION_ORG, os.environ.get("SUBMISSION_ORG", "reference"))
+        self.log.event(constants.SUBMISSION_DIVISION, os.environ.get("SUBMISSION_DIVISION", "closed"))
+        self.log.event(constants.SUBMISSION_STATUS, os.environ.get("SUBMISSION_STATUS", "onprem"))
+        self.log.event(constants.SUBMISSION_PLATFORM, os.environ.get("SUBMISSION_PLATFORM") or default_platform())
+        # The dataset's files leave the page cache once verified (evict_from_page_cache), so the workload reads
+        # them from storage, as after MLCommons' cache clear.
+        self.log.event(constants.CACHE_CLEAR, True)
+        self.log.event(constants.SEED, self.seed)
+        if definition["smoke"]:
+            self.log.event("smoke_configuration", True)
+        t0 = time.perf_counter()
+        if self.dist.is_main:
+            dataset_sha256 = fetch.verify(definition, self.data_dir)
+            evict_from_page_cache(self.data_dir / entry["path"] for entry in definition["dataset"]["files"])
+            self.log.event("provenance", provenance.collect(Path(definition["directory"]), dataset_sha256))
+        self.provenance_s = time.perf_counter() - t0  # once per run, before run_start (untimed)
+
+    # --- setup helpers ------------------------------------------------------------------------------------------
+    def log_hyperparameters(self, **extra) -> None:
+        """Log every closed-division hyperparameter of the definition, then the run's own figures (train_samples,
+        eval_samples, model_parameters, ...)."""
+        self.train_samples = extra.get(constants.TRAIN_SAMPLES, self.train_samples)
+        for key, value in {**self.hyperparameters, **extra}.items():
+            self.log.event(key, value)
+
+    def distributed(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model wrapped for data-parallel training when several processes run, else the model itself."""
+        if not self.dist.enabled:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model)
+
+    def rank_slice(self, global_batch):
+        """This rank's share of a global batch: every rank draws the same global batch and takes its slice, so
+        N processes see exactly the samples one process would at the same global batch size."""
+        return global_batch[self.dist.rank * self.local_batch:(self.dist.rank + 1) * self.local_batch]
+
+    # --- the timed region ---------------------------------------------------------------------------------------
+    def steps(self):
+        """Start the clock, then yield step indices 0, 1, ... until an evaluation reaches the target or
+        quality.max_steps steps are done. Data loading and model building belong before this loop."""
+        self.log.end(constants.INIT_STOP)
+        self.log.start(constants.RUN_START)
+        if self.dist.is_main and not self.flop_probe:
+            from tqdm import tqdm
+
+            self._progress = tqdm(total=self.quality["max_steps"], desc=self.definition["name"], unit="step",
+                                  disable=None)
+        self._block_start()
+        if self.flop_probe:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            self._flop_counter = FlopCounterMode(display=False)
+            self._flop_counter.__enter__()
+        for step in range(self.quality["max_steps"]):
+            yield step
+            if self.reached:
+                return
+
+    def step_done(self, loss: torch.Tensor | float) -> None:
+        """After each optimizer step: count the global batch and keep the step's loss for the period mean.
+        `loss` is this rank's mean loss over its slice (the harness averages it over ranks and steps)."""
+        value = loss.item() if isinstance(loss, torch.Tensor) else float(loss)
+        if self._flop_counter is not None:
+            self._end_flop_probe()
+        t0 = time.perf_counter()
+        self._period_loss += torch.tensor([value, 1.0], dtype=torch.float64)
+        self.steps_done += 1
+        self.samples += self.global_batch
+        if self._progress is not None:
+            self._progress.update(1)
+            if self.steps_done % 10 == 0:
+                self._progress.set_postfix(loss=f"{value:.3f}", refresh=False)
+        self.overhead_s += time.perf_counter() - t0
+
+    def eval_due(self) -> bool:
+        """Whether the definition's cadence calls for an evaluation now (every quality.eval_every_steps steps
+        and at max_steps); if so, the evaluation begins (eval_start and train_loss are logged)."""
+        every = self.quality.get("eval_every_steps")
+        if not every or (self.steps_done % every and self.steps_done != self.quality["max_steps"]):
+            return False
+        self.begin_eval()
+        return True
+
+    def begin_eval(self) -> None:
+        """Close the training block, open an evaluation and log the period's training loss (the all-reduced mean
+        over ranks and steps). Workloads with a cadence use eval_due(); one that evaluates once, after its loop
+        (quality.max_evaluations: 1), calls this directly."""
+        t0 = time.perf_counter()
+        self.log.end(constants.BLOCK_STOP, metadata={"first_epoch_num": self.epoch_num(), "samples_count": self.samples})
+        self.log.start(constants.EVAL_START, metadata={"epoch_num": self.epoch_num(), "samples_count": self.samples})
+        self.overhead_s += time.perf_counter() - t0
+        loss_sum, loss_count = self.dist.all_reduce_sum(self._period_loss.to(self.device)).tolist()
+        t0 = time.perf_counter()
+        self.log.event("train_loss", loss_sum / loss_count, metadata={"samples_count": self.samples,
+                                                                      "step": self.steps_done})
+        self._period_loss.zero_()
+        self.overhead_s += time.perf_counter() - t0
+
+    def eval_result(self, value: float) -> bool:
+        """Log one evaluation of the quality metric; returns (and remembers) whether it reached the target."""
+        t0 = time.perf_counter()
+        metadata = {"epoch_num": self.epoch_num(), "samples_count": self.samples, "step": self.steps_done}
+        self.log.event(self.quality["log_key"], float(value), metadata=metadata)
+        self.log.end(constants.EVAL_STOP, metadata={"epoch_num": self.epoch_num(), "samples_count": self.samples})
+        self.reached = benchmark.target_reached(value, self.quality)
+        if self._progress is not None:
+            self._progress.write(f"step {self.steps_done}: {self.quality['metric']} {value:.4f} "
+                                 f"(target {self.quality['target']})")
+        if not self.reached:
+            self._block_start()
+        self.overhead_s += time.perf_counter() - t0
+        return self.reached
+
+    def finish(self) -> int:
+        """Stop the clock (run_stop: success if the last evaluation reached the target, else aborted), close the
+        log, leave the process group; returns the process exit code (0 only on success)."""
+        if self._progress is not None:
+            self._progress.close()
+        status = constants.SUCCESS if self.reached else constants.ABORTED
+        self.log.end(constants.RUN_STOP, metadata={"status": status, "steps": self.steps_done,
+                                                   "harness_overhead_ms": round(self.overhead_s * 1e3, 3),
+                                                   "provenance_ms": round(self.provenance_s * 1e3, 1)})
+        self.log.close()
+        self.dist.shutdown()
+        return 0 if self.reached else 1
+
+    # --- internals ----------------------------------------------------------------------------------------------
+    def epoch_num(self) -> int:
+        """Epochs are counted in training samples seen, as fractions of the training set are meaningless here."""
+        return self.samples // max(1, self.train_samples)
+
+    def _block_start(self) -> None:
+        self.log.start(constants.BLOCK_START, metadata={"first_epoch_num": self.epoch_num(), "epoch_count": 1,
+                                                         "samples_count": self.samples})
+
+    def _end_flop_probe(self) -> None:
+        """--count-flops: the first step ran under torch's FLOP counter; write its count and end the process
+        (`invoke bench` runs this probe once, outside any scored run)."""
+        self._flop_counter.__exit__(None, None, None)
+        record = {"benchmark": self.definition["name"], "smoke": self.definition["smoke"],
+                  "flops_per_step": int(self._flop_counter.get_total_flops()), "global_batch_size": self.global_batch,
+                  "device": str(self.device)}
+        Path(self.flop_probe).write_text(json.dumps(record) + "\n")
+        self.dist.shutdown()
+        raise SystemExit(0)
