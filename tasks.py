@@ -66,7 +66,8 @@ def _images():
 
 
 def _env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHON": os.environ.get("PYTHON", sys.executable)}
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "PYTHON": os.environ.get("PYTHON", sys.executable)}
 
 
 def _call(args: list[str], env: dict | None = None) -> int:
@@ -112,7 +113,8 @@ def verify(c, workload, data_dir=None):
             "nproc": "processes (torchrun DDP, gloo on CPU / nccl on GPU)", "logfile": "MLLOG output path",
             "docker": "run in the workload's image (--network none; the log goes into the same results layout)",
             "gpus": "with --docker: all, a count or device ids (NVIDIA Container Toolkit; CUDA image)"})
-def run(c, workload, seed=1, smoke=False, nproc=1, logfile=None, docker=False, gpus=None):
+# Numbers arrive as text (string defaults), so a bad value gets our one-sentence message, not invoke's traceback.
+def run(c, workload, seed="1", smoke=False, nproc="1", logfile=None, docker=False, gpus=None):
     """One timed run through the workload's run_and_time.sh, on this machine or (--docker) in its container."""
     definition = _definition(workload, smoke)
     seed, nproc = _seed(seed), _count(nproc, "--nproc")
@@ -188,7 +190,7 @@ def clean(c, workload=None, everything=False):
             "smoke": "bench the smoke config instead (for trying the task out)", "nproc": "processes per run",
             "out": "results folder (default results/, or results-smoke/ with --smoke)",
             "flops": "also count model FLOPs per step and measure the matmul peak (default on)"})
-def bench(c, workload, seeds=0, smoke=False, nproc=1, out=None, flops=True):
+def bench(c, workload, seeds="0", smoke=False, nproc="1", out=None, flops=True):
     """The full benchmark over seeds 1..N: time to target, its spread, the olympic score, the time outside the
     scored region, and model FLOP/s against this machine's measured matmul peak. Figures: <out>/bench/."""
     from common.bench import BenchError, count_flops, format_report, matmul_peak, run_seeds, write_figures

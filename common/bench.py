@@ -137,14 +137,17 @@ def count_flops(name: str, smoke: bool = False, env: dict | None = None) -> dict
     """Model FLOPs of one training step, from a probe run of train.py --count-flops (one process, never
     scored: it stops after its first step and writes no MLPerf log)."""
     definition = benchmark.load(name, smoke=smoke)
+    run_env = {**os.environ, **(env or {})}
+    run_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(benchmark.REPO_ROOT), run_env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory(prefix="flops-") as tmp:
         out = Path(tmp) / "flops.json"
-        command = [os.environ.get("PYTHON", sys.executable), str(Path(definition["directory"]) / "train.py"),
+        command = [run_env.get("PYTHON", sys.executable), str(Path(definition["directory"]) / "train.py"),
                    "--seed", "1", "--count-flops", str(out),
-                   "--data-dir", os.environ.get("DATA_DIR", str(benchmark.REPO_ROOT / "data"))]
+                   "--data-dir", run_env.get("DATA_DIR", str(benchmark.REPO_ROOT / "data"))]
         if smoke:
             command.append("--smoke")
-        run_env = {**os.environ, **(env or {}), "PYTHONPATH": str(benchmark.REPO_ROOT)}
+        if run_env.get("DEVICE"):
+            command += ["--device", run_env["DEVICE"]]
         proc = subprocess.run(command, env=run_env, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not out.is_file():
             print(f"[{name}] FLOP probe failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}", flush=True)

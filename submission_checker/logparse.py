@@ -20,8 +20,8 @@ SKIP_CHUNK = 1 << 16
 def read_events(path: Path, mlcommons: bool = False) -> Iterator[tuple[int, dict | None, str | None]]:
     """Yield (line number, event, None) for every valid MLLOG line of a log, (line number, None, problem) for a
     line with a problem. Our logs hold nothing else, so any other line is a problem; in
-    MLCommons mode (submitters' logs wrap MLLOG lines in other output) other lines are skipped and the token may
-    follow a prefix, as mlperf_logging's own parser allows."""
+    MLCommons mode (submitters' logs wrap MLLOG lines in other output) other lines are skipped, the token may
+    follow a prefix and metadata may omit file and lineno, as mlperf_logging's own parser allows."""
     log_event = schema.load("log_event")
     with open(path, "rb") as f:
         lineno = 0
@@ -52,7 +52,16 @@ def read_events(path: Path, mlcommons: bool = False) -> Iterator[tuple[int, dict
                 truncated = "" if raw.endswith(b"\n") else " (the file ends inside this line: truncated?)"
                 yield (lineno, None, f"invalid JSON: {error}{truncated}")
                 continue
-            if not log_event.is_valid(event):
+            if not log_event.is_valid(event) and not (mlcommons and _valid_without_source(log_event, event)):
                 yield (lineno, None, f"schema: {log_event.error(event)}")
                 continue
             yield (lineno, event, None)
+
+
+def _valid_without_source(log_event, event) -> bool:
+    """MLCommons mode: mlperf_logging's parser reads any metadata object, so metadata may omit `file` and `lineno`
+    (real v5.x logs carry `"metadata": {}`); everything else as the schema says."""
+    metadata = event.get("metadata") if isinstance(event, dict) else None
+    if not isinstance(metadata, dict) or ("file" in metadata and "lineno" in metadata):
+        return False
+    return log_event.is_valid({**event, "metadata": {"file": "", "lineno": 0, **metadata}})

@@ -12,9 +12,11 @@ from pathlib import Path
 import pandas as pd
 
 from submission_checker import schema
+from submission_checker.util import is_number
 
 VERSION = "1.0"
 OUTPUTS = ("report.txt", "report.json", "summary.csv", "summary.md", "summary.html")
+PLOT_LIMIT = 1e12  # eval values beyond are not plotted (no metric is that large; matplotlib cannot scale 1e308)
 
 
 def to_json(report) -> dict:
@@ -116,8 +118,9 @@ def to_html(document: dict, table: pd.DataFrame) -> str:
                      "".join(f"<li class='FAIL'>{html.escape(e)}</li>" for e in document["errors"]) + "</ul>")
     parts.append("<h2>Convergence</h2>")
     for benchmark, png in convergence_plots(document).items():
-        parts.append(f"<h3>{html.escape(benchmark)}</h3><img alt='{html.escape(benchmark)} convergence' "
-                     f"src='data:image/png;base64,{png}'>")
+        parts.append(f"<h3>{html.escape(benchmark)}</h3>" + (
+            f"<img alt='{html.escape(benchmark)} convergence' src='data:image/png;base64,{png}'>" if png else
+            "<p>(no plot: the logged values cannot be drawn)</p>"))
     parts.append("<h2>Details</h2>")
     for r in document["results"]:
         parts.append(f"<h3 class='{r['verdict']}'>{r['verdict']} {html.escape(r['submitter'])}/"
@@ -129,48 +132,57 @@ def to_html(document: dict, table: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
-def convergence_plots(document: dict) -> dict[str, str]:
-    """One PNG per benchmark: every run's eval metric against minutes since run_start, one colour per
-    submitter/system, failed runs dotted. Two line collections per figure keep thousands of runs quick to draw."""
-    from matplotlib.collections import LineCollection
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
-    from matplotlib.lines import Line2D
-
+def convergence_plots(document: dict) -> dict[str, str | None]:
+    """One PNG (base64) per benchmark: every run's eval metric against minutes since run_start, one colour per
+    submitter/system, failed runs dotted; None where the values cannot be drawn (the reports are written anyway)."""
     plots = {}
     for benchmark in sorted({r["benchmark"] for r in document["results"]}):
         results = [r for r in document["results"] if r["benchmark"] == benchmark]
         if not any(run["evals"] for r in results for run in r["runs"]):
             continue
-        fig = Figure(figsize=(7, 4), dpi=90)
-        ax = fig.add_subplot()
-        curves = {True: ([], []), False: ([], [])}  # ok runs / failed runs: (curves, colours)
-        for i, r in enumerate(results):
-            for run in r["runs"]:
-                if run["evals"]:
-                    curves[run["verdict"] == "ok"][0].append(run["evals"])
-                    curves[run["verdict"] == "ok"][1].append(f"C{i % 10}")
-        for ok, (lines, colors) in curves.items():
-            if lines:
-                ax.add_collection(LineCollection(lines, colors=colors, linestyles="-" if ok else ":",
-                                                 alpha=0.8 if ok else 0.4, linewidths=1), autolim=False)
-        points = [point for lines, _ in curves.values() for line in lines for point in line]
-        ax.plot([x for x, _ in points], [y for _, y in points], linestyle="none", marker=".", markersize=3,
-                color="k", alpha=0.3)
-        quality = next((r["quality"] for r in results if r["quality"]), None)
-        handles = [Line2D([], [], color=f"C{i % 10}", label=f"{r['submitter']}/{r['system']}")
-                   for i, r in enumerate(results)] if len(results) <= 12 else []
-        if quality:
-            handles.append(ax.axhline(quality["target"], color="k", linestyle="--", linewidth=1,
-                                      label=f"target {quality['target']}"))
-        ax.set_xlabel("minutes since run_start")
-        ax.set_ylabel(quality["metric"] if quality else "eval_accuracy")
-        ax.set_title(f"{benchmark}: every run's evaluations (dotted: failed runs)")
-        ax.legend(handles=handles, fontsize="small")
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        plots[benchmark] = base64.b64encode(buffer.getvalue()).decode()
+        try:
+            plots[benchmark] = _plot(benchmark, results)
+        except (ValueError, ArithmeticError):  # matplotlib on absurd values: never lose the reports to a plot
+            plots[benchmark] = None
     return plots
+
+
+def _plot(benchmark: str, results: list[dict]) -> str:
+    """Two line collections per figure keep thousands of runs quick to draw."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+    from matplotlib.lines import Line2D
+
+    fig = Figure(figsize=(7, 4), dpi=90)
+    ax = fig.add_subplot()
+    curves = {True: ([], []), False: ([], [])}  # ok runs / failed runs: (curves, colours)
+    for i, r in enumerate(results):
+        for run in r["runs"]:
+            evals = [point for point in run["evals"] if abs(point[1]) <= PLOT_LIMIT]
+            if evals:
+                curves[run["verdict"] == "ok"][0].append(evals)
+                curves[run["verdict"] == "ok"][1].append(f"C{i % 10}")
+    for ok, (lines, colors) in curves.items():
+        if lines:
+            ax.add_collection(LineCollection(lines, colors=colors, linestyles="-" if ok else ":",
+                                             alpha=0.8 if ok else 0.4, linewidths=1), autolim=False)
+    points = [point for lines, _ in curves.values() for line in lines for point in line]
+    ax.plot([x for x, _ in points], [y for _, y in points], linestyle="none", marker=".", markersize=3,
+            color="k", alpha=0.3)
+    quality = next((r["quality"] for r in results if r["quality"]), None)
+    handles = [Line2D([], [], color=f"C{i % 10}", label=f"{r['submitter']}/{r['system']}")
+               for i, r in enumerate(results)] if len(results) <= 12 else []
+    if quality:
+        handles.append(ax.axhline(quality["target"], color="k", linestyle="--", linewidth=1,
+                                  label=f"target {quality['target']}"))
+    ax.set_xlabel("minutes since run_start")
+    ax.set_ylabel(quality["metric"] if quality else "eval_accuracy")
+    ax.set_title(f"{benchmark}: every run's evaluations (dotted: failed runs)")
+    ax.legend(handles=handles, fontsize="small")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def write(report, out_dir: Path) -> dict:
@@ -198,4 +210,4 @@ def _clean(value):
 
 
 def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    return is_number(x)  # never raises: an integer beyond float range is not finite here

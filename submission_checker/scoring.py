@@ -108,3 +108,15 @@ def convergence_test(reference: list[float], submission: list[float], required_r
     return {"reference_mean": ref_mean, "reference_stdev": ref_std, "min_acceptable_mean": bound,
             "submission_mean": subm_mean if math.isfinite(subm_mean) else None, "passed": passed,
             "alpha": alpha, "score_scale": scale}
+
+
+def score_result(result, drop: int) -> None:
+    """Set result.score_minutes (olympic mean x scaling factor) when the result has no error; a result left without
+    a score gets an error saying why. Runs whose score_ms is None (errors, failed) count as failed."""
+    scores = [run.score_ms for run in result.runs if run.score_ms is not None]
+    failed = sum(1 for run in result.runs if run.score_ms is None)
+    olympic = olympic_mean(scores, failed, drop)
+    if olympic is None and not result.errors:
+        result.errors.append(f"no olympic score: {len(scores)} successful runs, {failed} failed")
+    if olympic is not None and not result.errors:
+        result.score_minutes = olympic / 60000 * result.scaling_factor

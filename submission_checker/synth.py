@@ -78,17 +78,30 @@ def closed_value(spec):
 
 
 def typical_evals(definition: dict) -> int:
-    """How many evals a synthetic run needs to reach the target (half the budget); seeds vary it by one."""
+    """How many evals a synthetic run needs to reach the target (half the budget); seeds vary it by one.
+    A definition without eval_every_steps evaluates once, at the end (micro_gcn)."""
     quality = definition["quality"]
+    if not quality.get("eval_every_steps"):
+        return 1
     return max(3, quality["max_steps"] // quality["eval_every_steps"] // 2)
 
 
 def samples_per_eval(definition: dict) -> int:
-    return definition["quality"]["eval_every_steps"] * closed_value(definition["hyperparameters"]["global_batch_size"])
+    """Samples between two evals (one eval at the end: samples per step)."""
+    return (definition["quality"].get("eval_every_steps") or 1) * \
+        closed_value(definition["hyperparameters"]["global_batch_size"])
+
+
+def final_eval_step(definition: dict, seed: int) -> int:
+    """The step of the single eval of a definition without eval_every_steps (early stopping picks it)."""
+    return min(definition["quality"]["max_steps"], definition["quality"]["max_steps"] // 2 + seed % 3 - 1)
 
 
 def reference_convergence(definition: dict) -> list[float]:
     """Reference samples-to-target points (6 seeds) that synthetic runs of this definition agree with."""
+    if not definition["quality"].get("eval_every_steps"):
+        half = definition["quality"]["max_steps"] // 2
+        return [float(samples_per_eval(definition) * (half + d)) for d in (0, -1, 1, 0, 2, -1)]
     return [float(samples_per_eval(definition) * (typical_evals(definition) + d)) for d in (0, -1, 1, 0, 2, -1)]
 
 
@@ -98,14 +111,18 @@ def run_events(definition: dict, seed: int, *, start_ms: int = 1_700_000_000_000
     """The events of one run, as common/timed_run.py logs them. converge=False: the run hits max_steps, aborted."""
     quality = definition["quality"]
     hp = {key: closed_value(spec) for key, spec in definition["hyperparameters"].items()}
-    every, max_steps = quality["eval_every_steps"], quality["max_steps"]
+    every, max_steps = quality.get("eval_every_steps"), quality["max_steps"]
     batch = hp.get("global_batch_size", 1)
-    n_evals = max_steps // every
-    reach = evals_to_target or min(n_evals, typical_evals(definition) + seed % 3 - 1)
-    values = eval_curve(quality, reach, seed)
+    if every:
+        n_evals = max_steps // every
+        reach = evals_to_target or min(n_evals, typical_evals(definition) + seed % 3 - 1)
+        steps = [i * every for i in range(1, (reach if converge else n_evals) + 1)]
+    else:  # one eval, at the step where training stopped (micro_gcn)
+        steps = [final_eval_step(definition, seed) if converge else max_steps]
+    values = eval_curve(quality, len(steps), seed)
     if not converge:
         values = [v + (quality["target"] * 0.05 if quality["direction"] == "minimize" else -0.05 * quality["target"])
-                  for v in eval_curve(quality, n_evals, seed)]
+                  for v in values]
     t = start_ms
     out = [event(t, "INTERVAL_START", "init_start", lineno=30)]
 
@@ -127,19 +144,20 @@ def run_events(definition: dict, seed: int, *, start_ms: int = 1_700_000_000_000
     point("run_start", event_type="INTERVAL_START")
     point("block_start", metadata={"first_epoch_num": 0, "epoch_count": 1, "samples_count": 0},
           event_type="INTERVAL_START")
-    for i, value in enumerate(values, start=1):
-        step, samples = i * every, i * every * batch
+    for i, (step, value) in enumerate(zip(steps, values), start=1):
+        samples = step * batch
         meta = {"epoch_num": samples // 1_000_000, "samples_count": samples}
         point("block_stop", metadata={"first_epoch_num": meta["epoch_num"], "samples_count": samples},
-              event_type="INTERVAL_END", dt=every * step_ms * (1 + 0.03 * ((seed + i) % 3)))
+              event_type="INTERVAL_END", dt=(step - (steps[i - 2] if i > 1 else 0)) * step_ms *
+              (1 + 0.03 * ((seed + i) % 3)))
         point("eval_start", metadata=meta, event_type="INTERVAL_START")
         point("train_loss", value * 0.97, metadata={"samples_count": samples, "step": step})
-        point(quality.get("log_key", "eval_accuracy"), value, metadata={**meta, "step": step}, dt=800)
+        point(quality["log_key"], value, metadata={**meta, "step": step}, dt=800)
         point("eval_stop", metadata=meta, event_type="INTERVAL_END")
         if i < len(values):
             point("block_start", metadata={"first_epoch_num": meta["epoch_num"], "epoch_count": 1,
                                            "samples_count": samples}, event_type="INTERVAL_START")
-    point("run_stop", metadata={"status": "success" if converge else "aborted", "steps": len(values) * every,
+    point("run_stop", metadata={"status": "success" if converge else "aborted", "steps": steps[-1],
                                 "harness_overhead_ms": 12.5}, event_type="INTERVAL_END")
     return out
 
@@ -155,6 +173,18 @@ def write_log(path: Path, events: list[dict], noise: bool = False) -> Path:
                 line = (f"[1,0]<stdout>:{line}" if i % 2 else line)
             f.write(line + "\n")
     return path
+
+
+def read_log(path: Path) -> list[dict]:
+    """The events of a log written by write_log (without noise)."""
+    return [json.loads(line[len(TOKEN):]) for line in path.read_text().splitlines()]
+
+
+def edit_log(path: Path, edit) -> None:
+    """Apply edit(events) to a log and write it back; the edit changes the list in place or returns a new one."""
+    events = read_log(path)
+    edited = edit(events)
+    write_log(path, events if edited is None else edited)
 
 
 def system_description(submitter: str = "acme", division: str = "closed", hardware: dict | None = None,

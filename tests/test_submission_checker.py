@@ -54,15 +54,7 @@ def bench_dir(root: Path) -> Path:
     return root / "acme" / "results" / "dgx-a100" / "nanogpt"
 
 
-def read_log(path: Path) -> list[dict]:
-    return [json.loads(line[len(synth.TOKEN):]) for line in path.read_text().splitlines()]
-
-
-def edit_log(path: Path, edit) -> None:
-    """Apply edit(events) to a log and write it back; the edit changes the list in place or returns a new one."""
-    events = read_log(path)
-    edited = edit(events)
-    synth.write_log(path, events if edited is None else edited)
+read_log, edit_log = synth.read_log, synth.edit_log
 
 
 def set_key(key, value=None, metadata=None):
@@ -222,7 +214,7 @@ FAILURES = {
                              "evals off the definition's cadence"),
     "eval without samples_count": (each("eval_accuracy", lambda e: e["metadata"].pop("samples_count")),
                                    "metadata lacks 'samples_count'"),
-    "run_stop twice": (lambda ev: ev + [ev[-1]], "run_stop logged 2 times"),
+    "run_stop twice": (lambda ev: ev + [ev[-1]], "result_2.txt:64: run_stop logged again (first at line 63"),
     "division differs from the system": (set_key("submission_division", "open"),
                                          "submission_division \"open\" disagrees with the system description"),
     "unknown run_stop status": (set_key("run_stop", metadata={"status": "maybe"}), "neither success nor aborted"),
@@ -245,7 +237,7 @@ def test_too_few_runs(package, defs):
 
 def test_duplicate_seeds(package, defs):
     edit_log(bench_dir(package) / "result_4.txt", set_key("seed", 2))
-    assert "result_4.txt: seed 2 already used by" in errors_of(check(package, defs))
+    assert "result_4.txt:8: seed 2 already used by" in errors_of(check(package, defs))
 
 
 def test_too_fast_convergence(tmp_path, defs):
