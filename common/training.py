@@ -96,7 +96,7 @@ class TrainingRun:
         self.train_samples = 1       # size of the training set (logged); expresses samples as epochs
         self.reached = False         # the last evaluation reached the target
         self.overhead_s = 0.0        # time spent in this harness inside the timed region
-        self._period_loss = torch.zeros(2, dtype=torch.float64)  # (sum of step losses, steps) since the last eval
+        self._period_loss_sum, self._period_steps = 0.0, 0  # this rank's step losses since the last evaluation
         self._progress = None
         self._flop_counter = None
 
@@ -170,7 +170,8 @@ class TrainingRun:
         if self._flop_counter is not None:
             self._end_flop_probe()
         t0 = time.perf_counter()
-        self._period_loss += torch.tensor([value, 1.0], dtype=torch.float64)
+        self._period_loss_sum += value  # Python floats are IEEE doubles: the float64 sums of the old template
+        self._period_steps += 1
         self.steps_done += 1
         self.samples += self.global_batch
         if self._progress is not None:
@@ -196,11 +197,12 @@ class TrainingRun:
         self.log.end(constants.BLOCK_STOP, metadata={"first_epoch_num": self.epoch_num(), "samples_count": self.samples})
         self.log.start(constants.EVAL_START, metadata={"epoch_num": self.epoch_num(), "samples_count": self.samples})
         self.overhead_s += time.perf_counter() - t0
-        loss_sum, loss_count = self.dist.all_reduce_sum(self._period_loss.to(self.device)).tolist()
+        period = torch.tensor([self._period_loss_sum, self._period_steps], dtype=torch.float64, device=self.device)
+        loss_sum, loss_count = self.dist.all_reduce_sum(period).tolist()
         t0 = time.perf_counter()
         self.log.event("train_loss", loss_sum / loss_count, metadata={"samples_count": self.samples,
                                                                       "step": self.steps_done})
-        self._period_loss.zero_()
+        self._period_loss_sum, self._period_steps = 0.0, 0
         self.overhead_s += time.perf_counter() - t0
 
     def eval_result(self, value: float) -> bool:

@@ -212,3 +212,13 @@ def test_invoke_run_bad_seed_is_one_sentence(seed):
     proc = subprocess.run([sys.executable, "-m", "invoke", "run", "micro_gcn", "--smoke", "--seed", seed],
                           cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert proc.returncode == 2 and _one_sentence(proc.stderr).startswith("error: the seed must be")
+
+
+def test_ci_changes_no_machine_configuration():
+    """.ci/run runs on the submitting machine: it may install into its own venv and start services, but never
+    delete or rewrite the machine's configuration (pip settings go through the environment instead)."""
+    commands = [line.split("#", 1)[0] for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines()]
+    for line in commands:
+        assert not ("rm " in line and "/etc" in line), line
+        assert not (">" in line and "/etc/" in line.split(">", 1)[1]), line
+    assert any("PIP_CONSTRAINT=/dev/null" in line and "pip install" in line for line in commands)
