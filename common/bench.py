@@ -111,14 +111,13 @@ def run_seeds(name: str, seeds: list[int], root: Path, smoke: bool = False, npro
     Refuses a folder that already holds results: a bench writes a complete set and never overwrites one."""
     definition = benchmark.load(name, smoke=smoke)
     script = Path(definition["directory"]) / "run_and_time.sh"
-    device = (env or {}).get("DEVICE") or os.environ.get("DEVICE")
-    accelerator = results.gpu_description("all") if device in (None, "", "cuda") else ("N/A", 0)
-    system = results.system_name("local", "cuda" if accelerator[1] else (device or "cpu"))
+    device = (env or {}).get("DEVICE") or os.environ.get("DEVICE") or ""
+    system, _ = results.local_system(device)
     bench_dir = results.benchmark_dir(root, name, system)
     if results.used_indices(bench_dir):
         raise BenchError(f"{bench_dir} already holds {len(results.used_indices(bench_dir))} result(s); a bench "
                          "writes a complete set of runs: move them away or choose another folder with --out")
-    results.prepare_local_run(name, smoke=smoke, root=root)  # the system description
+    results.prepare_local_run(name, smoke=smoke, root=root, device=device)  # the system description
     figures = []
     for index, seed in enumerate(seeds):
         log_file = bench_dir / f"result_{index}.txt"

@@ -129,13 +129,19 @@ def ensure_system_description(root: Path, submitter_name: str, system: str, desc
     return path
 
 
-def prepare_local_run(benchmark: str, smoke: bool = False, root: Path | None = None) -> Path:
-    """The log path of the next bare-metal run, after writing the system description if there is none."""
-    device = os.environ.get("DEVICE") or ""
+def local_system(device: str | None = None) -> tuple[str, tuple[str, int]]:
+    """(system name, (accelerator, count)) of a bare-metal run on `device` (DEVICE; default: the best there is)."""
+    device = device or ""
     accelerator = gpu_description("all") if device in ("", "cuda") else ("N/A", 0)
-    kind = "cuda" if accelerator[1] else (device or "cpu")
+    return system_name("local", "cuda" if accelerator[1] else (device or "cpu")), accelerator
+
+
+def prepare_local_run(benchmark: str, smoke: bool = False, root: Path | None = None,
+                      device: str | None = None) -> Path:
+    """The log path of the next bare-metal run, after writing the system description if there is none."""
+    system, accelerator = local_system(device if device is not None else os.environ.get("DEVICE"))
     root = Path(root or default_root(smoke))
-    name, system = submitter(), system_name("local", kind)
+    name = submitter()
     try:
         torch_version = importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:

@@ -100,6 +100,8 @@ class TrainingRun:
         self._progress = None
         self._flop_counter = None
 
+        # The dataset is checked before the log is created, so a missing or corrupt file leaves no log behind.
+        dataset_sha256 = fetch.verify(definition, self.data_dir) if self.dist.is_main else {}
         self.log = MLPerfLogger(None if self.flop_probe else args.log_file, enabled=self.dist.is_main)
         self.log.start(constants.INIT_START)
         self.log.event(constants.SUBMISSION_BENCHMARK, definition["name"])
@@ -115,7 +117,6 @@ class TrainingRun:
             self.log.event("smoke_configuration", True)
         t0 = time.perf_counter()
         if self.dist.is_main:
-            dataset_sha256 = fetch.verify(definition, self.data_dir)
             evict_from_page_cache(self.data_dir / entry["path"] for entry in definition["dataset"]["files"])
             self.log.event("provenance", provenance.collect(Path(definition["directory"]), dataset_sha256))
         self.provenance_s = time.perf_counter() - t0  # once per run, before run_start (untimed)

@@ -82,6 +82,7 @@ def test_missing_dataset_is_one_sentence(tmp_path):
     proc = _train("micro_gcn", "--seed", "1", "--smoke", "--data-dir", str(tmp_path), "--log-file",
                   str(tmp_path / "log.txt"))
     assert proc.returncode == 1 and "run download_dataset.sh first" in _one_sentence(proc.stderr)
+    assert not (tmp_path / "log.txt").exists()  # no half log left to block the next run or fail a check
 
 
 def test_flop_probe_counts_one_step_and_writes_no_log(data_dir, tmp_path):
