@@ -27,8 +27,6 @@ sys.path.insert(0, str(ROOT))  # the repository is used from a checkout (see com
 
 from common import benchmark, fetch, results  # noqa: E402
 
-MAX_SEED = 2**63 - 1  # as train.py accepts (common/runtime.py)
-
 
 def _definition(workload: str, smoke: bool = False) -> dict:
     try:
@@ -38,14 +36,15 @@ def _definition(workload: str, smoke: bool = False) -> dict:
 
 
 def _seed(value) -> int:
-    """A seed from the command line, or one sentence saying why it is not one."""
+    """A seed from the command line, checked as train.py checks it, or one sentence saying why it is not one."""
+    from argparse import ArgumentTypeError
+
+    from common.runtime import seed_value  # imports torch: only the tasks that start a run need it
+
     try:
-        seed = int(str(value), 10)
-    except ValueError:
-        raise Exit(f"error: the seed must be a whole number, not {value!r}", code=2) from None
-    if not 0 <= seed <= MAX_SEED:
-        raise Exit(f"error: the seed must be between 0 and {MAX_SEED}, not {value}", code=2)
-    return seed
+        return seed_value(str(value))
+    except ArgumentTypeError as error:
+        raise Exit(f"error: {error}", code=2) from None
 
 
 def _count(value, what: str) -> int:

@@ -180,6 +180,15 @@ def read_log(path: Path) -> list[dict]:
     return [json.loads(line[len(TOKEN):]) for line in path.read_text().splitlines()]
 
 
+def each(key, change):
+    """An edit (for edit_log) applying change(event) to every event with this key."""
+    def edit(events):
+        for e in events:
+            if e["key"] == key:
+                change(e)
+    return edit
+
+
 def edit_log(path: Path, edit) -> None:
     """Apply edit(events) to a log and write it back; the edit changes the list in place or returns a new one."""
     events = read_log(path)

@@ -57,15 +57,9 @@ def logs_of(root: Path, benchmark_name: str = "nanogpt") -> Path:
     return root / "acme" / "results" / "dgx-a100" / benchmark_name
 
 
-read_log, edit_log = synth.read_log, synth.edit_log
+read_log, edit_log, each = synth.read_log, synth.edit_log, synth.each
 
 
-def each(key, change):
-    def edit(events):
-        for e in events:
-            if e["key"] == key:
-                change(e)
-    return edit
 
 
 def errors_of(rep) -> str:

@@ -54,7 +54,7 @@ def bench_dir(root: Path) -> Path:
     return root / "acme" / "results" / "dgx-a100" / "nanogpt"
 
 
-read_log, edit_log = synth.read_log, synth.edit_log
+read_log, edit_log, each = synth.read_log, synth.edit_log, synth.each
 
 
 def set_key(key, value=None, metadata=None):
@@ -67,13 +67,6 @@ def set_key(key, value=None, metadata=None):
     return edit
 
 
-def each(key, change):
-    """An edit applying change(event) to every event with this key."""
-    def edit(events):
-        for e in events:
-            if e["key"] == key:
-                change(e)
-    return edit
 
 
 def drop_key(key):
