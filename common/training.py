@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from common import benchmark, fetch, provenance
+from common.energy import EnergyMeter
 from common.mlperf_log import LogFileError, MLPerfLogger, constants
 from common.runtime import Distributed, init_distributed, parse_args, seed_everything
 
@@ -120,6 +121,8 @@ class TrainingRun:
             evict_from_page_cache(self.data_dir / entry["path"] for entry in definition["dataset"]["files"])
             self.log.event("provenance", provenance.collect(Path(definition["directory"]), dataset_sha256))
         self.provenance_s = time.perf_counter() - t0  # once per run, before run_start (untimed)
+        # Energy counters of this node (RAPL packages, NVML GPUs), read by rank 0 at run_start and run_stop.
+        self.energy = EnergyMeter() if self.dist.is_main and not self.flop_probe else None
 
     # --- setup helpers ------------------------------------------------------------------------------------------
     def log_hyperparameters(self, **extra) -> None:
@@ -148,6 +151,8 @@ class TrainingRun:
         quality.max_steps steps are done. Data loading and model building belong before this loop."""
         self.log.end(constants.INIT_STOP)
         self.log.start(constants.RUN_START)
+        if self.energy is not None:
+            self.energy.start()
         if self.dist.is_main and not self.flop_probe:
             from tqdm import tqdm
 
@@ -227,6 +232,8 @@ class TrainingRun:
         if self._progress is not None:
             self._progress.close()
         status = constants.SUCCESS if self.reached else constants.ABORTED
+        if self.energy is not None:  # joules and mean watts of the timed region, or "unmeasured" and why
+            self.log.event("energy", self.energy.stop())
         self.log.end(constants.RUN_STOP, metadata={"status": status, "steps": self.steps_done,
                                                    "harness_overhead_ms": round(self.overhead_s * 1e3, 3),
                                                    "provenance_ms": round(self.provenance_s * 1e3, 1)})

@@ -33,7 +33,7 @@ SUITE_SCRIPTS = ["offline_base.sh", "ci_container_test.sh", "base/setup.sh", "ba
 COMMON_REQUIREMENTS = REPO_ROOT / "common" / "requirements.txt"
 INCLUDE_COMMON = "-r ../../common/requirements.txt"
 # Import names of the harness's third-party modules -> their distributions on PyPI.
-DISTRIBUTION = {"yaml": "pyyaml", "mlperf_logging": "mlperf-logging"}
+DISTRIBUTION = {"yaml": "pyyaml", "mlperf_logging": "mlperf-logging", "pynvml": "nvidia-ml-py"}
 WORKLOAD_DOCKERFILE_MAX_INSTRUCTIONS = 9
 
 
