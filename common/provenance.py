@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from common.benchmark import REPO_ROOT
-from common.results import cpu_model  # noqa: F401  (part of the provenance record's vocabulary)
+from common.results import cpu_model
 
 # Files that do not change what a run computes are left out of the code hash, so documentation edits and the
 # definition's own record of the released hash do not change it (the definition is checked as data anyway).

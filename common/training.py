@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from common import benchmark, fetch, provenance
+from common.results import cpu_model
 from common.energy import EnergyMeter
 from common.mlperf_log import LogFileError, MLPerfLogger, constants
 from common.runtime import Distributed, init_distributed, parse_args, seed_everything
@@ -43,7 +44,7 @@ from common.runtime import Distributed, init_distributed, parse_args, seed_every
 def default_platform() -> str:
     if torch.cuda.is_available():
         return f"{torch.cuda.device_count()}x{torch.cuda.get_device_name(0)}"
-    return f"{os.cpu_count()}xCPU {provenance.cpu_model()}"
+    return f"{os.cpu_count()}xCPU {cpu_model()}"
 
 
 def evict_from_page_cache(paths) -> None:
