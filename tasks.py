@@ -77,19 +77,28 @@ def _call(args: list[str], env: dict | None = None) -> int:
 @task(name="list")
 def list_workloads(c):
     """List the workloads: suite, dataset, metric, target and required runs."""
-    print(f"{'workload':<14} {'suite':<12} {'dataset':<16} {'metric':<14} {'target':<10} runs")
+    print(f"{'workload':<14} {'suite':<12} {'kind':<10} {'dataset':<16} {'metric':<24} {'target':<10} runs")
     for name in sorted(benchmark.workload_dirs()):
         d = benchmark.load(name)
         q = d["quality"]
         target = f"{'<=' if q['direction'] == 'minimize' else '>='} {q['target']}"
-        print(f"{name:<14} {d['suite']:<12} {d['dataset']['name']:<16} {q['metric']:<14} {target:<10} "
+        print(f"{name:<14} {d['suite']:<12} {d['kind']:<10} {d['dataset']['name']:<16} {q['metric']:<24} {target:<10} "
               f"{d['required_runs']}")
+        for variant, settings in (d.get("performance") or {}).items():  # inference: each variant is scored
+            print(f"{'':<14} {variant:<23} {settings['scenario']:<16} {settings['metric']} ({settings['direction']})")
 
 
 @task(help={"workload": "benchmark name, see `invoke list`", "data_dir": "datasets root (default $DATA_DIR or ./data)"})
 def download(c, workload, data_dir=None):
-    """Download a workload's dataset (canonical URLs or $DATASET_MIRROR) and verify every sha256."""
+    """Download a workload's dataset (canonical URLs or $DATASET_MIRROR) and verify every sha256; an inference
+    workload serving a checkpoint also gets it (its download_dataset.sh makes the reference one if needed)."""
     definition = _definition(workload)
+    if definition.get("checkpoint"):
+        env = {**_env(), **({"DATA_DIR": str(Path(data_dir).resolve())} if data_dir else {})}
+        code = _call(["bash", str(Path(definition["directory"]) / "download_dataset.sh")], env)
+        if code != 0:
+            raise Exit(f"error: {workload}: download_dataset.sh failed (exit code {code})", code=code)
+        return
     try:
         fetched = fetch.download(definition, data_dir and Path(data_dir), progress=sys.stderr.isatty())
     except fetch.DatasetError as error:
@@ -99,8 +108,14 @@ def download(c, workload, data_dir=None):
 
 @task(help={"workload": "benchmark name", "data_dir": "datasets root (default $DATA_DIR or ./data)"})
 def verify(c, workload, data_dir=None):
-    """Verify the sha256 of every dataset file of a workload."""
+    """Verify the sha256 of every dataset file of a workload (and of the checkpoint an inference workload serves)."""
     definition = _definition(workload)
+    if definition.get("checkpoint"):
+        env = {**_env(), **({"DATA_DIR": str(Path(data_dir).resolve())} if data_dir else {})}
+        code = _call(["bash", str(Path(definition["directory"]) / "verify_dataset.sh")], env)
+        if code != 0:
+            raise Exit(f"error: {workload}: verify_dataset.sh failed (exit code {code})", code=code)
+        return
     try:
         sums = fetch.verify(definition, data_dir and Path(data_dir))
     except fetch.DatasetError as error:
@@ -111,25 +126,35 @@ def verify(c, workload, data_dir=None):
 @task(help={"workload": "benchmark name", "seed": "random seed", "smoke": "tiny test configuration (seconds)",
             "nproc": "processes (torchrun DDP, gloo on CPU / nccl on GPU)", "logfile": "MLLOG output path",
             "docker": "run in the workload's image (--network none; the log goes into the same results layout)",
-            "gpus": "with --docker: all, a count or device ids (NVIDIA Container Toolkit; CUDA image)"})
+            "gpus": "with --docker: all, a count or device ids (NVIDIA Container Toolkit; CUDA image)",
+            "variant": "inference: run this variant only (default: every variant of the definition)"})
 # Numbers arrive as text (string defaults), so a bad value gets our one-sentence message, not invoke's traceback.
-def run(c, workload, seed="1", smoke=False, nproc="1", logfile=None, docker=False, gpus=None):
+def run(c, workload, seed="1", smoke=False, nproc="1", logfile=None, docker=False, gpus=None, variant=None):
     """One timed run through the workload's run_and_time.sh, on this machine or (--docker) in its container."""
     definition = _definition(workload, smoke)
+    if variant and variant not in (definition.get("performance") or {}):
+        known = ", ".join(definition.get("performance") or {}) or "none: it is a training benchmark"
+        raise Exit(f"error: {workload} has no variant {variant!r} (its variants: {known})", code=2)
     seed, nproc = _seed(seed), _count(nproc, "--nproc")
     if docker or gpus:
         if logfile:
             raise Exit("error: --logfile does not apply with --docker (the log goes into the results layout)", code=2)
         images = _images()
         try:
-            result = images.run(workload, seed=seed, smoke=smoke, nproc=nproc, gpus=gpus)
+            containers = images.run(workload, seed=seed, smoke=smoke, nproc=nproc, gpus=gpus, variant=variant)
         except images.DockerError as error:
             raise Exit(f"error: {error}", code=1)
-        if result.exit_code != 0:
-            raise Exit(f"error: {workload} run with seed {seed} failed in its container (exit code "
-                       f"{result.exit_code}); output in {result.output_file}", code=result.exit_code)
+        failed = [each for each in containers if each.exit_code != 0]  # one per container: per variant
+        messages = [f"error: {workload}{f' {each.variant}' if each.variant else ''} run with seed {seed} failed in "
+                    f"its container (exit code {each.exit_code}); output in {each.output_file}" for each in failed]
+        for message in messages[:-1]:  # every failed variant is named; the exit code is the first one's
+            print(message, file=sys.stderr)
+        if failed:
+            raise Exit(messages[-1], code=failed[0].exit_code)
         return
     env = {**_env(), "SMOKE": "1" if smoke else "0", "NPROC": str(nproc)}
+    if variant:
+        env["VARIANT"] = variant
     if logfile:
         env["LOGFILE"] = str(Path(logfile).resolve())
     code = _call(["bash", str(Path(definition["directory"]) / "run_and_time.sh"), str(seed)], env)
@@ -198,6 +223,15 @@ def bench(c, workload, seeds="0", smoke=False, nproc="1", out=None, flops=True):
     n = _count(seeds, "--seeds") if str(seeds) != "0" else definition["required_runs"]
     root = Path(out).resolve() if out else results.default_root(smoke)
     env = _env()
+    if definition["kind"] == "inference":  # every variant n times; LoadGen's figures and their spread
+        from common.bench_inference import bench as bench_inference
+
+        try:
+            print(bench_inference(workload, n, root, smoke=smoke, env=env))
+        except BenchError as error:
+            raise Exit(f"error: {error}", code=1)
+        print(f"check them: invoke check {root}" + (" --smoke" if smoke else ""))
+        return
     try:
         figures, bench_dir = run_seeds(workload, list(range(1, n + 1)), root, smoke=smoke,
                                        nproc=_count(nproc, "--nproc"), env=env)

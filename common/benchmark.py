@@ -29,7 +29,7 @@ DEFINITION_FILE = "benchmark.yaml"
 SCHEMA_FILE = Path(__file__).resolve().parent / "benchmark.schema.json"
 # Top-level directories that are never suites: the shared code, the tooling, and what runs write or install
 # (datasets, results, build outputs; `.venv` and other hidden directories are skipped by their leading dot).
-NOT_SUITES = frozenset({"common", "docker", "submission_checker", "tests", "data", "results", "build", "dist",
+NOT_SUITES = frozenset({"common", "docker", "submission_checker", "tests", "labs", "data", "results", "build", "dist",
                         "shared", "node_modules"})
 DEFAULTS = {"kind": "training", "required_runs": 5, "open_division_relaxes": []}
 QUALITY_DEFAULTS = {"log_key": "eval_accuracy"}
@@ -202,3 +202,27 @@ def target_reached(value: float, quality: dict) -> bool:
     if quality["direction"] == "maximize":
         return value >= quality["target"]
     raise ValueError(f"quality.direction must be minimize or maximize, not {quality['direction']!r}")
+
+
+def main(argv=None) -> int:
+    """python -m common.benchmark variants <workload dir>: the variants of an inference definition, one per line
+    (run_and_time.sh runs each); a training definition has none."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="Read a benchmark definition.")
+    parser.add_argument("action", choices=["variants"])
+    parser.add_argument("workload")
+    args = parser.parse_args(argv)
+    try:
+        definition = load(args.workload)
+    except (DefinitionError, UnknownWorkload) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for name in definition.get("performance") or {}:
+        print(name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

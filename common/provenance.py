@@ -57,10 +57,17 @@ def harness_files(workload_dir: Path, root: Path = REPO_ROOT) -> list[Path]:
     """The harness files a run of this workload executes: every module of common/ that the workload's Python
     files import, followed transitively through common/, with the package's __init__.py, plus the run script
     body. Tooling that a run never imports (bench, results layout helpers used only by tasks, containers) is
-    not part of it, so editing tooling or adding a workload changes no workload's reference hash."""
+    not part of it, so editing tooling or adding a workload changes no workload's reference hash.
+    An inference workload serving a checkpoint of a training benchmark (its definition's
+    checkpoint.training_benchmark) also executes that workload's model and evaluation code: its Python files
+    count here too."""
     pending = [p for p in sorted(Path(workload_dir).rglob("*.py")) if not SKIP_DIRS.intersection(p.parts)]
     seen: set[Path] = set()
     files = {root / HARNESS_PACKAGE / "__init__.py", root / RUN_SCRIPT}
+    for other in _served_training_dirs(Path(workload_dir), root):
+        served = [p for p in sorted(other.glob("*.py"))]
+        files.update(served)
+        pending += served
     while pending:
         source = pending.pop()
         if source in seen:
@@ -73,6 +80,20 @@ def harness_files(workload_dir: Path, root: Path = REPO_ROOT) -> list[Path]:
                     files.add(candidate)
                     pending.append(candidate)
     return sorted(files)
+
+
+def _served_training_dirs(workload_dir: Path, root: Path) -> list[Path]:
+    """The training workload whose checkpoint an inference definition serves (checkpoint.training_benchmark)."""
+    import yaml
+
+    definition_file = workload_dir / "benchmark.yaml"
+    if not definition_file.is_file():
+        return []
+    definition = yaml.safe_load(definition_file.read_text()) or {}
+    training = (definition.get("checkpoint") or {}).get("training_benchmark")
+    if not training:
+        return []
+    return [d for d in root.glob(f"*/{training}") if (d / "benchmark.yaml").is_file()][:1]
 
 
 def files_hash(files: list[Path], root: Path) -> str:

@@ -7,7 +7,10 @@
 lowest free index and the log is created exclusively (common/mlperf_log.py), so nothing is ever overwritten.
 Full and smoke runs go to different roots (results/ and results-smoke/), as the checker scores them apart.
 
-    python -m common.results next-log <benchmark> [--smoke]     print the next log path (run_and_time.sh uses it)
+    <results>/<submitter>/results/<system>/<benchmark>/<variant>/result_<i>.txt   inference: one folder per variant,
+    <results>/<submitter>/results/<system>/<benchmark>/<variant>/loadgen_<i>/     with LoadGen's files of each run
+
+    python -m common.results next-log <benchmark> [--variant V] [--smoke]    print the next log path (run_and_time.sh)
 """
 from __future__ import annotations
 
@@ -137,7 +140,7 @@ def local_system(device: str | None = None) -> tuple[str, tuple[str, int]]:
 
 
 def prepare_local_run(benchmark: str, smoke: bool = False, root: Path | None = None,
-                      device: str | None = None) -> Path:
+                      device: str | None = None, variant: str | None = None) -> Path:
     """The log path of the next bare-metal run, after writing the system description if there is none."""
     system, accelerator = local_system(device if device is not None else os.environ.get("DEVICE"))
     root = Path(root or default_root(smoke))
@@ -150,6 +153,8 @@ def prepare_local_run(benchmark: str, smoke: bool = False, root: Path | None = N
                                      f"{platform.system()} {platform.release()} (bare metal)")
     ensure_system_description(root, name, system, description)
     bench_dir = benchmark_dir(root, benchmark, system, name)
+    if variant:  # an inference benchmark scores each variant (scenario) on its own
+        bench_dir = bench_dir / safe_name(variant)
     bench_dir.mkdir(parents=True, exist_ok=True)
     return next_result_file(bench_dir)
 
@@ -159,9 +164,10 @@ def main(argv=None) -> int:
     parser.add_argument("action", choices=["next-log"])
     parser.add_argument("benchmark")
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--variant", help="inference: the variant (a key of the definition's performance:)")
     args = parser.parse_args(argv)
     try:
-        print(prepare_local_run(args.benchmark, args.smoke))
+        print(prepare_local_run(args.benchmark, args.smoke, variant=args.variant))
     except OSError as error:
         print(f"error: cannot prepare the results folder: {error.strerror or error} ({error.filename})",
               file=sys.stderr)

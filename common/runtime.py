@@ -36,6 +36,8 @@ def parse_args(description: str, argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default=os.environ.get("DEVICE"), help="cuda, mps or cpu (default: best available)")
     parser.add_argument("--count-flops", type=Path, default=None, metavar="JSON",
                         help="count the model FLOPs of the first training step into JSON, then exit (invoke bench)")
+    parser.add_argument("--save-model", type=Path, default=os.environ.get("SAVE_MODEL") or None, metavar="PT",
+                        help="after the run, save the model and its lineage here (inference benchmarks serve it)")
     return parser.parse_args(argv)
 
 

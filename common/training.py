@@ -9,7 +9,7 @@ loop a student reads (data, model, forward/backward/step, evaluate).
         run.step_done(loss)                # counts samples, keeps the period's training loss
         if run.eval_due():                 # the definition's cadence; logs eval_start and train_loss
             run.eval_result(evaluate(...)) # logs the metric; the loop ends when it reaches the target
-    return run.finish()                    # run_stop, process-group shutdown, exit code
+    return run.finish(model)               # run_stop, process-group shutdown, exit code; --save-model saves it
 
     if __name__ == "__main__":
         exit_now(main())                   # skips the interpreter's second-long teardown of torch
@@ -26,44 +26,18 @@ SUBMISSION_PLATFORM / SUBMISSION_DIVISION / SUBMISSION_STATUS.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-from common import benchmark, fetch, provenance
-from common.results import cpu_model
+from common import benchmark, fetch
 from common.energy import EnergyMeter
-from common.mlperf_log import LogFileError, MLPerfLogger, constants
+from common.mlperf_log import LogFileError, constants
+from common.runlog import exit_now, open_run_log  # noqa: F401  (exit_now: train.py imports it from here)
 from common.runtime import Distributed, init_distributed, parse_args, seed_everything
-
-
-def default_platform() -> str:
-    if torch.cuda.is_available():
-        return f"{torch.cuda.device_count()}x{torch.cuda.get_device_name(0)}"
-    return f"{os.cpu_count()}xCPU {cpu_model()}"
-
-
-def evict_from_page_cache(paths) -> None:
-    """Drop these files from the OS page cache (posix_fadvise DONTNEED): the cache clear of MLCommons
-    references, limited to the dataset. It needs no root, and unlike dropping every cache it leaves the Python
-    and torch libraries cached, which would otherwise be re-read from disk at every start."""
-    if not hasattr(os, "posix_fadvise"):
-        return
-    for path in paths:
-        with open(path, "rb") as f:
-            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-
-
-def exit_now(code: int) -> None:
-    """End the process once the run has finished (log closed, process group left): flush the standard streams
-    and skip the interpreter's teardown of torch's modules, which takes about a second and adds nothing."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 class TrainingRun:
@@ -85,6 +59,8 @@ class TrainingRun:
         self.quality = definition["quality"]
         self.model_config = definition["model"]
         self.seed, self.data_dir, self.flop_probe = args.seed, Path(args.data_dir), args.count_flops
+        self.log_file, self.save_model_path = args.log_file, args.save_model
+        self.last_metric = None      # the last evaluation's value (recorded in a saved checkpoint)
         self.dist, self.device = init_distributed(args.device)
         seed_everything(self.seed)
         self.global_batch = self.hyperparameters["global_batch_size"]
@@ -102,26 +78,9 @@ class TrainingRun:
         self._progress = None
         self._flop_counter = None
 
-        # The dataset is checked before the log is created, so a missing or corrupt file leaves no log behind.
-        dataset_sha256 = fetch.verify(definition, self.data_dir) if self.dist.is_main else {}
-        self.log = MLPerfLogger(None if self.flop_probe else args.log_file, enabled=self.dist.is_main)
-        self.log.start(constants.INIT_START)
-        self.log.event(constants.SUBMISSION_BENCHMARK, definition["name"])
-        self.log.event(constants.SUBMISSION_ORG, os.environ.get("SUBMISSION_ORG", "reference"))
-        self.log.event(constants.SUBMISSION_DIVISION, os.environ.get("SUBMISSION_DIVISION", "closed"))
-        self.log.event(constants.SUBMISSION_STATUS, os.environ.get("SUBMISSION_STATUS", "onprem"))
-        self.log.event(constants.SUBMISSION_PLATFORM, os.environ.get("SUBMISSION_PLATFORM") or default_platform())
-        # The dataset's files leave the page cache once verified (evict_from_page_cache), so the workload reads
-        # them from storage, as after MLCommons' cache clear.
-        self.log.event(constants.CACHE_CLEAR, True)
-        self.log.event(constants.SEED, self.seed)
-        if definition["smoke"]:
-            self.log.event("smoke_configuration", True)
-        t0 = time.perf_counter()
-        if self.dist.is_main:
-            evict_from_page_cache(self.data_dir / entry["path"] for entry in definition["dataset"]["files"])
-            self.log.event("provenance", provenance.collect(Path(definition["directory"]), dataset_sha256))
-        self.provenance_s = time.perf_counter() - t0  # once per run, before run_start (untimed)
+        self.log, self.provenance_s = open_run_log(definition, self.data_dir,
+                                                   None if self.flop_probe else args.log_file, self.seed,
+                                                   self.dist.is_main)
         # Energy counters of this node (RAPL packages, NVML GPUs), read by rank 0 at run_start and run_stop.
         self.energy = EnergyMeter() if self.dist.is_main and not self.flop_probe else None
 
@@ -219,6 +178,7 @@ class TrainingRun:
         self.log.event(self.quality["log_key"], float(value), metadata=metadata)
         self.log.end(constants.EVAL_STOP, metadata={"epoch_num": self.epoch_num(), "samples_count": self.samples})
         self.reached = benchmark.target_reached(value, self.quality)
+        self.last_metric = float(value)
         if self._progress is not None:
             self._progress.write(f"step {self.steps_done}: {self.quality['metric']} {value:.4f} "
                                  f"(target {self.quality['target']})")
@@ -227,9 +187,10 @@ class TrainingRun:
         self.overhead_s += time.perf_counter() - t0
         return self.reached
 
-    def finish(self) -> int:
+    def finish(self, model: torch.nn.Module | None = None) -> int:
         """Stop the clock (run_stop: success if the last evaluation reached the target, else aborted), close the
-        log, leave the process group; returns the process exit code (0 only on success)."""
+        log, save the model when --save-model asked for it (after the clock stopped), leave the process group;
+        returns the process exit code (0 only on success)."""
         if self._progress is not None:
             self._progress.close()
         status = constants.SUCCESS if self.reached else constants.ABORTED
@@ -239,8 +200,29 @@ class TrainingRun:
                                                    "harness_overhead_ms": round(self.overhead_s * 1e3, 3),
                                                    "provenance_ms": round(self.provenance_s * 1e3, 1)})
         self.log.close()
+        if self.save_model_path and self.dist.is_main:
+            if model is None:
+                raise SystemExit("error: --save-model: this train.py does not pass its model to run.finish()")
+            self.save_checkpoint(model, status)
         self.dist.shutdown()
         return 0 if self.reached else 1
+
+    def save_checkpoint(self, model: torch.nn.Module, status: str) -> None:
+        """The trained model and its lineage, for the inference benchmarks that serve it: weights, the model
+        config of the definition, what the run reached, and the sha256 of the training log that produced it."""
+        log_sha256 = hashlib.sha256(Path(self.log_file).read_bytes()).hexdigest() if self.log_file else None
+        checkpoint = {"benchmark": self.definition["name"], "smoke": self.definition["smoke"], "seed": self.seed,
+                      "model_config": dict(self.model_config), "state_dict": model.state_dict(),
+                      "status": status, "steps": self.steps_done,
+                      "quality": {"metric": self.quality["metric"], "value": self.last_metric,
+                                  "target": self.quality["target"], "direction": self.quality["direction"]},
+                      "training_log": str(self.log_file) if self.log_file else None,
+                      "training_log_sha256": log_sha256}
+        path = Path(self.save_model_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".part")
+        torch.save(checkpoint, partial)
+        partial.replace(path)  # a killed save leaves no half checkpoint under the real name
 
     # --- internals ----------------------------------------------------------------------------------------------
     def epoch_num(self) -> int:

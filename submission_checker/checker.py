@@ -9,12 +9,17 @@ definition (<suite>/<workload>/benchmark.yaml: target, closed hyperparameters, d
 released code hash, reference convergence, optional `log_rules:`). There is no per-benchmark code.
 A real MLCommons training results folder is read with rules/mlcommons.yaml instead (format and scoring only).
 
-Modules: layout.py (the folder as files), logrules.py (one log through key rules), training.py (this suite's
-training benchmarks), mlcommons.py (real MLCommons training results), scoring.py, report.py; util.py (helpers).
-Another kind of benchmark (inference) adds a sibling of training.py and one line of dispatch here.
+An inference benchmark (kind: inference) has one folder per performance variant, each its own result:
+
+    <submitter>/results/<system>/<benchmark>/<variant>/result_<i>.txt + loadgen_<i>/{performance,accuracy}/
+
+Modules: layout.py (the folder as files), logrules.py (one log through key rules), suite.py (what every log of this
+suite says, whatever its kind), training.py (this suite's training benchmarks), inference.py (its inference
+benchmarks, LoadGen), mlcommons.py (real MLCommons training results), scoring.py, report.py; util.py (helpers).
 
 Two kinds of problems: an *error* breaks the rules and fails the benchmark; a *failed run* (run_stop status not
-success) is allowed once, as MLPerf allows, and counts as the slowest run in olympic scoring.
+success) is allowed once in training, as MLPerf allows, and counts as the slowest run in olympic scoring (inference
+allows none).
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from submission_checker import layout, training
+from submission_checker import inference, layout, suite, training
 from submission_checker import mlcommons as mlcommons_mode  # `mlcommons` is check()'s flag
 from submission_checker.logrules import Run, load_rules
 from submission_checker.training import value_allowed
@@ -34,7 +39,8 @@ __all__ = ["Report", "Result", "Run", "check", "value_allowed"]
 
 @dataclass
 class Result:
-    """One benchmark of one system of one submitter: the unit that gets a verdict and a score."""
+    """One benchmark (one variant of an inference benchmark) of one system of one submitter: the unit that gets a
+    verdict and a score."""
     submitter: str
     system: str
     benchmark: str
@@ -50,6 +56,13 @@ class Result:
     scaling_factor: float = 1.0
     convergence: dict | None = None
     quality: dict | None = None     # metric, log_key, target, direction (for the plots)
+    kind: str = "training"          # training | inference
+    variant: str | None = None      # inference: the performance variant (its own folder, its own score)
+    scenario: str | None = None     # inference: the variant's LoadGen scenario
+    metric: str | None = None       # inference: the variant's performance metric, e.g. tokens_per_second
+    score_value: float | None = None      # inference: the median over the runs of the metric (a PASS only)
+    score_direction: str | None = None    # inference: minimize | maximize
+    score_cv: float | None = None   # inference: coefficient of variation of the runs' metric (population stdev/mean)
 
     @property
     def valid(self) -> bool:
@@ -76,8 +89,8 @@ def check(folder: str | Path, smoke: bool = False, mlcommons: bool | None = None
     """Check a results folder. mlcommons=None detects the mode from the benchmark folder names.
     jobs: processes checking benchmark folders in parallel (0: one per CPU core for large folders, else 1)."""
     root = Path(folder).resolve()
-    training.load_definition.cache_clear()  # read each definition once per check, afresh for every check
-    definitions, definition_error = training.find_definitions(definitions_root)
+    suite.load_definition.cache_clear()  # read each definition once per check, afresh for every check
+    definitions, definition_error = suite.find_definitions(definitions_root)
     report = Report(folder=str(root), smoke=smoke, mode="suite")
     if not root.is_dir():
         report.errors.append(f"{folder}: not a directory")
@@ -102,26 +115,29 @@ def check(folder: str | Path, smoke: bool = False, mlcommons: bool | None = None
     for submitter_dir in submitters:
         tasks += _walk_submitter(report, root, submitter_dir, definitions, definition_error, rules, smoke)
     jobs = jobs or (min(os.cpu_count() or 1, 8) if len(tasks) >= 16 else 1)
-    report.results = []
+    checked = []
     if jobs > 1:
         try:
             with ProcessPoolExecutor(jobs) as pool:
-                report.results = list(pool.map(_check_task, tasks, chunksize=max(1, len(tasks) // (4 * jobs))))
+                checked = list(pool.map(_check_task, tasks, chunksize=max(1, len(tasks) // (4 * jobs))))
         except (OSError, RuntimeError) as error:  # no processes here (sandbox, broken pool): check serially
             report.warnings.append(f"parallel check unavailable ({error}); checked in one process")
-    if not report.results:
-        report.results = [_check_task(task) for task in tasks]
+    if not checked:
+        checked = [_check_task(task) for task in tasks]
+    report.results = [result for results in checked for result in results]
     return report
 
 
-def _check_task(task) -> Result:
-    """Check one benchmark folder (in a worker process when jobs > 1)."""
+def _check_task(task) -> list[Result]:
+    """Check one benchmark folder (in a worker process when jobs > 1). A training folder is one result; an
+    inference folder returns one result per variant."""
     function, result, *args = task
     try:
-        function(result, *args)
+        results = function(result, *args)
     except Exception as error:  # a checker bug or a definition it cannot apply: never a pass
         result.errors.append(f"{result.path}: internal error while checking: {type(error).__name__}: {error}")
-    return result
+        return [result]
+    return results if results is not None else [result]
 
 
 def _walk_submitter(report, root, submitter_dir, definitions, definition_error, rules, smoke) -> list:
@@ -159,6 +175,8 @@ def _walk_submitter(report, root, submitter_dir, definitions, definition_error, 
             if report.mode == "mlcommons":
                 tasks.append((mlcommons_mode.check_benchmark, result, bench_dir, root, system, rules))
             else:
-                tasks.append((training.check_benchmark, result, bench_dir, root, entries.get("benchmarks"), system,
+                kind = suite.kind_of(definitions, bench_dir.name, smoke)
+                check_benchmark = inference.check_benchmark if kind == "inference" else training.check_benchmark
+                tasks.append((check_benchmark, result, bench_dir, root, entries.get("benchmarks"), system,
                               definitions, definition_error, rules, smoke))
     return tasks

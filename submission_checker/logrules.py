@@ -1,6 +1,7 @@
 """One log read through key rules (rules/*.yaml), whatever the benchmark: how often each key occurs and where
 (initialisation or the timed region), its event type, metadata and values; plausible clocks; a key logged twice.
-What one log of a training benchmark must also say is training.py's; this module knows no benchmark.
+What one log must also say is training.py's or inference.py's (suite.py: what both share); this module knows no
+benchmark.
 
 The log is streamed: what stays in memory is bounded whatever its length (each key's first occurrence, counts of
 the keys that have a rule, at most `keep_evals` quality evals, at most MAX_PROBLEMS_PER_FILE messages).
@@ -49,6 +50,8 @@ class Run:
     seed: object = None
     seed_line: int | None = None
     division: str | None = None
+    performance: dict | None = None  # inference: the performance run's figures (metric value, latency percentiles)
+    checkpoint: str | None = None   # inference: sha256 of the checkpoint served (every run of a result serves one)
     repeated_same: list = field(default_factory=list)  # (key, lineno): allowed once, logged again, same value
     hidden_problems: int = 0
 

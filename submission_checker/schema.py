@@ -154,6 +154,18 @@ def _emit(schema, v, lines, depth, constants) -> bool:
             reject_if("object", f"not {const(frozenset(arg))} <= {v}.keys()")
         elif keyword == "additionalProperties" and arg is False and "patternProperties" not in schema:
             reject_if("object", f"not {const(frozenset(schema.get('properties', {})))}.issuperset({v})")
+        elif keyword == "additionalProperties" and isinstance(arg, dict) and "patternProperties" not in schema:
+            def body_for(at, body):  # every member that `properties` does not name
+                key, item, checks = f"{v}_key", f"{v}_extra", []
+                if not _emit(arg, item, checks, at + 1, constants):
+                    return False
+                if checks:
+                    pad, named = "    " * at, const(frozenset(schema.get("properties", {})))
+                    body += [f"{pad}for {key}, {item} in {v}.items():", f"{pad}    if {key} in {named}: continue",
+                             *checks]
+                return True
+            if not block("object", body_for):
+                return False
         elif keyword in ("minItems", "maxItems"):
             reject_if("array", f"len({v}) {'<' if keyword == 'minItems' else '>'} {const(arg)}")
         elif keyword == "properties":

@@ -1,5 +1,6 @@
 """Scoring: olympic mean (as the MLPerf result summarizer computes it) and the convergence test of the MLCommons
-rcp_checker (reference convergence points, trimmed mean, one-sided t-test). Plain Python: no numpy, no scipy.
+rcp_checker (reference convergence points, trimmed mean, one-sided t-test) for training; the median and its
+coefficient of variation for inference. Plain Python: no numpy, no scipy.
 """
 from __future__ import annotations
 
@@ -120,3 +121,22 @@ def score_result(result, drop: int) -> None:
         result.errors.append(f"no olympic score: {len(scores)} successful runs, {failed} failed")
     if olympic is not None and not result.errors:
         result.score_minutes = olympic / 60000 * result.scaling_factor
+
+
+# --- inference --------------------------------------------------------------------------------------------------
+def median_and_cv(values: list[float]) -> tuple[float, float | None]:
+    """(median, coefficient of variation) of the runs' performance metric. The coefficient of variation is the
+    population standard deviation over the mean (every run of the result is measured, none is a sample of more);
+    None when the mean is 0."""
+    mean = statistics.fmean(values)
+    return statistics.median(values), (statistics.pstdev(values) / abs(mean) if mean else None)
+
+
+def unit_of(metric: str | None) -> str:
+    """The unit of an inference performance metric, for the reports: tokens_per_second -> tokens/s,
+    p90_latency_ms -> ms."""
+    if not metric:
+        return ""
+    if metric.endswith("_per_second"):
+        return metric[:-len("_per_second")] + "/s"
+    return metric.rsplit("_", 1)[-1]

@@ -1,8 +1,10 @@
 """Synthetic results folders, for the checker's tests and its benchmark (bench.py).
 
 Logs follow a benchmark definition and the sequence common/timed_run.py writes, line for line as mlperf_logging's
-mllog formats them; a second generator writes a real-MLCommons-style training results folder. Everything here is
-deterministic in its arguments. Tampering (the failure fixtures) is done by editing the event lists or files.
+mllog formats them; a second generator writes a real-MLCommons-style training results folder; a third writes
+inference results (common/inference.py's layout) from real LoadGen runs of a trivial system under test. Everything
+here but LoadGen's timings is deterministic in its arguments. Tampering (the failure fixtures) is done by editing
+the event lists or files.
 """
 from __future__ import annotations
 
@@ -291,3 +293,169 @@ def write_mlcommons_org(root: Path, org: str = "Example", system: str = "example
         if scaling and benchmark in scaling:
             write_json(bench_dir / "scaling.json", {"scaling_factor": scaling[benchmark]})
     return root / org
+
+
+# --- inference results (kind: inference): real LoadGen runs of a trivial system under test --------------------------
+# A variant folder as common/inference.py writes it: result_<i>.txt (our log) and loadgen_<i>/{performance,accuracy}/
+# (LoadGen's files and the expected answers). LoadGen itself runs (mlperf_loadgen, imported only here); the system
+# under test answers every sample with fixed int32 tokens, after `service_s` seconds, so a test decides whether LoadGen
+# judges the run VALID (slow enough to fill min_duration_ms) or INVALID (an Offline SUT that answers at once).
+CHECKPOINT_FILES = {"file": "checkpoints/nanogpt_seed1.pt", "sha256": sha("checkpoint"),
+                    "model_code_sha256": sha("model.py"), "training_log_sha256": sha("training log")}
+
+
+def expected_tokens(index: int, length: int = 4) -> list[int]:
+    """The tokens the trivial SUT answers (and the reference expects) for sample `index`."""
+    return [(index * 7 + k) % 65 for k in range(length)]
+
+
+def run_loadgen(settings: dict, mode: str, outdir: Path, total: int, service_s: float = 0.0, answer=None) -> Path:
+    """Run LoadGen with a definition variant's settings (common.loadgen.test_settings) in mode PerformanceOnly or
+    AccuracyOnly; its files go to outdir. answer(index) -> tokens (default expected_tokens)."""
+    import array
+    import time
+
+    import mlperf_loadgen as lg
+
+    from common import loadgen
+
+    answer = answer or expected_tokens
+    token_latencies = bool(settings.get("use_token_latencies"))
+
+    def issue(samples):
+        for sample in samples:
+            if service_s:
+                time.sleep(service_s)
+            data = array.array("i", answer(sample.index))
+            address, n = data.buffer_info()
+            if token_latencies:
+                lg.FirstTokenComplete([lg.QuerySampleResponse(sample.id, address, 4, 1)])
+            lg.QuerySamplesComplete([lg.QuerySampleResponse(sample.id, address, n * data.itemsize, n)])
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    output = lg.LogOutputSettings()
+    output.outdir, output.copy_summary_to_stdout = str(outdir), False
+    log_settings = lg.LogSettings()
+    log_settings.log_output, log_settings.enable_trace = output, False
+    sut = lg.ConstructSUT(issue, lambda: None)
+    qsl = lg.ConstructQSL(total, total, lambda indices: None, lambda indices: None)
+    try:
+        lg.StartTestWithLogSettings(sut, qsl, loadgen.test_settings(settings, mode), log_settings)
+    finally:
+        lg.DestroyQSL(qsl)
+        lg.DestroySUT(sut)
+    trace = outdir / "mlperf_log_trace.json"
+    if trace.exists() and not trace.stat().st_size:
+        trace.unlink()
+    return outdir
+
+
+def write_loadgen_runs(loadgen_dir: Path, settings: dict, total: int, service_s: float) -> None:
+    """loadgen_<i>/accuracy/ (LoadGen's files and reference_outputs.json) and loadgen_<i>/performance/."""
+    from common import loadgen
+
+    accuracy = run_loadgen(settings, "AccuracyOnly", loadgen_dir / "accuracy", total)
+    reference = {str(index): expected_tokens(index) for index in range(total)}
+    (accuracy / loadgen.REFERENCE).write_text(json.dumps({"format": "int32 tokens", "samples": reference}) + "\n")
+    run_loadgen(settings, "PerformanceOnly", loadgen_dir / "performance", total, service_s)
+
+
+def loadgen_files(loadgen_dir: Path) -> dict:
+    """{name relative to loadgen_<i>/: sha256}, as the log's loadgen_files records them."""
+    from common import loadgen
+
+    names = [f"performance/{n}" for n in loadgen.PERFORMANCE_FILES] + [f"accuracy/{n}" for n in loadgen.ACCURACY_FILES]
+    return {name: hashlib.sha256((loadgen_dir / name).read_bytes()).hexdigest() for name in names}
+
+
+def accuracy_of(loadgen_dir: Path) -> tuple[float, list[int]]:
+    """The token agreement of the accuracy run's answers, recomputed as the harness does."""
+    from common import loadgen
+
+    responses = loadgen.read_accuracy(loadgen_dir / "accuracy" / loadgen.ACCURACY)
+    samples = json.loads((loadgen_dir / "accuracy" / loadgen.REFERENCE).read_text())["samples"]
+    return loadgen.token_agreement({i: loadgen.tokens_of(data) for i, data in responses.items()},
+                                   {int(i): tokens for i, tokens in samples.items()})
+
+
+def inference_events(definition: dict, variant_name: str, seed: int, loadgen_dir: Path, training: dict | None, *,
+                     start_ms: int = 1_700_000_000_000, division: str = "closed", org: str = "acme",
+                     platform: str = "1xA100", smoke: bool = False, total: int = 8, val_loss: float | None = None,
+                     hardware: dict | None = None, scenario: str | None = None) -> list[dict]:
+    """The events of one run of one variant, as common/inference.py logs them, from the LoadGen files already in
+    loadgen_dir (its figures, verdict and sha256s). scenario: what the log claims (default: the variant's)."""
+    from common import loadgen
+
+    variant = definition["performance"][variant_name]
+    quality = definition["quality"]
+    detail = loadgen.read_detail(loadgen_dir / "performance" / loadgen.DETAIL)
+    agreement, wrong = accuracy_of(loadgen_dir)
+    t = start_ms
+    out = [event(t, "INTERVAL_START", "init_start", lineno=30)]
+
+    def point(key, value=None, metadata=None, event_type="POINT_IN_TIME", dt=1):
+        nonlocal t
+        t += dt
+        out.append(event(int(t), event_type, key, value, metadata, lineno=40 + len(out)))
+
+    for key, value in (("submission_benchmark", definition["name"]), ("submission_org", org),
+                       ("submission_division", division), ("submission_status", "onprem"),
+                       ("submission_platform", platform), ("cache_clear", True), ("seed", seed)):
+        point(key, value)
+    if smoke:
+        point("smoke_configuration", True)
+    point("provenance", provenance(definition, hardware), dt=250)
+    point("inference_variant", variant_name)
+    point("loadgen_scenario", scenario or variant["scenario"])
+    point("loadgen_settings", loadgen.loadgen_settings(variant))
+    point("sut_config", loadgen.sut_config(definition, variant_name))
+    gates_hold = True
+    if training is not None:
+        point("checkpoint", {**CHECKPOINT_FILES, "training_benchmark": training["name"],
+                             "model_config": training["model"]}, dt=500)
+    point("accuracy_samples", total)
+    point("performance_sample_count", total)
+    point("init_stop", event_type="INTERVAL_END", dt=100)
+    point("eval_start", metadata={"samples_count": total}, event_type="INTERVAL_START")
+    if training is not None:
+        target = training["quality"]
+        loss = val_loss if val_loss is not None else target["target"] * 0.98
+        gates_hold = target_reached(loss, target)
+        point("checkpoint_val_loss", loss, metadata={"target": target["target"], "direction": target["direction"]},
+              dt=300)
+    point(quality["log_key"], agreement, metadata={"samples": total, "wrong": wrong[:10], "samples_count": total},
+          dt=200)
+    point("eval_stop", metadata={"samples_count": total}, event_type="INTERVAL_END")
+    point("run_start", event_type="INTERVAL_START")
+    for key in loadgen.reported_keys(detail):
+        point(key, detail[key], dt=0)
+    point("loadgen_files", loadgen_files(loadgen_dir), dt=5)
+    point("energy", {"measured": False, "reason": "synthetic run"})
+    valid = detail.get("result_validity") == "VALID"
+    accurate = target_reached(agreement, quality) and gates_hold
+    point("run_stop", metadata={"status": "success" if valid and accurate else "aborted",
+                                "validity": detail.get("result_validity"), "accuracy_gate": accurate},
+          event_type="INTERVAL_END", dt=max(1, (detail.get("result_query_count") or 1)))
+    return out
+
+
+def target_reached(value: float, quality: dict) -> bool:
+    return value <= quality["target"] if quality["direction"] == "minimize" else value >= quality["target"]
+
+
+def write_inference_result(root: Path, definition: dict, variant_name: str, training: dict | None, *,
+                           submitter: str = "acme", system: str = "dgx-a100", division: str = "closed",
+                           seeds=(1, 2, 3), first_index: int = 1, total: int = 8, service_s: float = 0.0,
+                           loadgen_settings: dict | None = None, **event_kwargs) -> Path:
+    """<root>/<submitter>/results/<system>/<benchmark>/<variant>/result_<i>.txt and loadgen_<i>/ for each seed,
+    plus the system JSON. loadgen_settings: the settings LoadGen actually ran (default: the variant's own)."""
+    write_json(root / submitter / "systems" / f"{system}.json", system_description(submitter, division, None, system))
+    variant_dir = root / submitter / "results" / system / definition["name"] / variant_name
+    for i, seed in enumerate(seeds):
+        index = first_index + i
+        loadgen_dir = variant_dir / f"loadgen_{index}"
+        write_loadgen_runs(loadgen_dir, loadgen_settings or definition["performance"][variant_name], total, service_s)
+        events = inference_events(definition, variant_name, seed, loadgen_dir, training, start_ms=1_700_000_000_000 +
+                                  i * 10_000_000, division=division, org=submitter, total=total, **event_kwargs)
+        write_log(variant_dir / f"result_{index}.txt", events)
+    return variant_dir

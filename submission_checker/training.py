@@ -6,36 +6,17 @@ must share, convergence (RCP-style) and the score. Every number comes from the d
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from pathlib import Path
-
-import yaml
 
 from common import benchmark as definitions_lib
-from submission_checker import layout, logrules, schema, scoring
+from submission_checker import layout, logrules, scoring, suite
+from submission_checker.suite import check_code_folder, check_provenance, check_system_agreement
 from submission_checker.util import is_count, is_integer, is_number, rel, same, show
 
 QUALITY_KEY = "{quality.log_key}"
 EVALS_MARGIN = 10   # quality evals kept beyond what the cadence allows (all are checked; the kept ones are plotted)
 
 
-# --- definitions --------------------------------------------------------------------------------------------------
-def find_definitions(definitions_root):
-    """({benchmark name: definition folder}, problem suffix for 'unknown benchmark' messages)."""
-    root = Path(definitions_root) if definitions_root else definitions_lib.REPO_ROOT
-    try:
-        return definitions_lib.workload_dirs(root), ""
-    except (OSError, definitions_lib.DefinitionError) as error:
-        return {}, f"; the benchmark definitions under {root} could not be read: {error}"
-
-
-@lru_cache(maxsize=None)
-def load_definition(directory: Path, smoke: bool) -> tuple[dict, dict]:
-    """The definition (smoke overrides applied with --smoke) and its raw smoke section. Callers do not mutate."""
-    raw = yaml.safe_load((directory / definitions_lib.DEFINITION_FILE).read_text())
-    return definitions_lib.load(directory, smoke=smoke), raw.get("smoke") or {}
-
-
+# --- key rules (the definitions are read by suite.py) --------------------------------------------------------------
 def key_rules(rules, definition, log_key) -> dict:
     """Common key rules + the definition's hyperparameter keys + its log_rules (merged key by key)."""
     keys = {}
@@ -50,16 +31,10 @@ def key_rules(rules, definition, log_key) -> dict:
 
 # --- one benchmark folder -----------------------------------------------------------------------------------------
 def check_benchmark(result, bench_dir, root, code_root, system, definitions, definition_error, rules, smoke):
-    if result.benchmark not in definitions:
-        known = ", ".join(sorted(definitions)) or "none"
-        result.errors.append(f"{result.path}: unknown benchmark '{result.benchmark}' (benchmarks with a definition: "
-                             f"{known}){definition_error}")
+    found = suite.definition_of(result, definitions, definition_error, smoke)
+    if found is None:
         return
-    try:
-        definition, smoke_section = load_definition(definitions[result.benchmark], smoke)
-    except (OSError, definitions_lib.DefinitionError) as error:  # the schema has already named file and field
-        result.errors.append(f"{result.path}: cannot read the benchmark definition: {error}")
-        return
+    definition, smoke_section = found
     quality = definition["quality"]  # validated by common/benchmark.schema.json, defaults set by benchmark.load
     log_key = quality["log_key"]
     result.quality = {"metric": quality["metric"], "log_key": log_key, "target": quality["target"],
@@ -83,29 +58,9 @@ def check_benchmark(result, bench_dir, root, code_root, system, definitions, def
 # --- one log ------------------------------------------------------------------------------------------------------
 def check_run(run, result, definition, rules, system, division, smoke, evals):
     """Every rule that one log must satisfy on its own (the evals were checked while the log was read)."""
-    # what the log says it is
-    logged = run.value("submission_benchmark")
-    if "submission_benchmark" in run.first and logged != result.benchmark:
-        run.error(f"submission_benchmark {show(logged)} does not match the folder '{result.benchmark}'",
-                  run.first["submission_benchmark"][0])
-    is_smoke = run.value("smoke_configuration") is True
-    if is_smoke and not smoke:
-        run.error("smoke configuration run (smoke_configuration=true): accepted only with --smoke",
-                  run.first["smoke_configuration"][0])
-    if smoke and not is_smoke:
-        run.error("--smoke was given but this run is not a smoke run (no smoke_configuration=true)")
-    if "seed" in run.first and not is_integer(run.seed):
-        run.error(f"seed {show(run.seed)} is not an integer", run.seed_line)
-    # the clock: run_stop after run_start, status
-    if run.run_start is not None and run.run_stop is not None:
-        start_line, stop_line = run.first["run_start"][0], run.first["run_stop"][0]
-        if run.run_stop < run.run_start or stop_line < start_line:
-            run.error(f"run_stop (line {stop_line}, time_ms {run.run_stop:.0f}) is earlier than run_start "
-                      f"(line {start_line}, time_ms {run.run_start:.0f})", stop_line)
-    if run.status not in (None, "success", "aborted"):
-        run.error(f"run_stop status {run.status!r} is neither success nor aborted", run.first["run_stop"][0])
-    elif run.status == "aborted":
-        run.failed = "run_stop status aborted (did not converge)"
+    suite.check_identity(run, result.benchmark, smoke)
+    suite.check_clock(run)
+    suite.check_status(run, "run_stop status aborted (did not converge)")
     # quality: the first eval inside the timed region that reaches the target
     evals.finish(run)
     if evals.reached:
@@ -116,12 +71,7 @@ def check_run(run, result, definition, rules, system, division, smoke, evals):
         run.error(f"run_stop says success but no {evals.log_key} inside the timed region reached the target "
                   f"({quality['direction']} to {quality['target']}; best {show(evals.best)})",
                   run.first["run_stop"][0])
-    # initialisation time
-    if "init_start" in run.first and "init_stop" in run.first and "init_time_limit_s" in definition:
-        init_s = (run.first["init_stop"][1] - run.first["init_start"][1]) / 1000
-        if init_s > definition["init_time_limit_s"]:
-            run.error(f"initialisation took {init_s:.1f} s, more than the {definition['init_time_limit_s']} s "
-                      "limit (init_start to init_stop)", run.first["init_stop"][0])
+    suite.check_init_time(run, definition)
     check_hyperparameters(run, definition, division, rules)
     check_provenance(run, definition, division)
     if system:
@@ -272,71 +222,6 @@ def describe(spec) -> str:
     return show(spec)
 
 
-def check_provenance(run, definition, division):
-    if "provenance" not in run.first:
-        return  # the key rule already reported it
-    lineno, _, record, _ = run.first["provenance"]
-    problem = schema.load("provenance").error(record)  # records repeat across runs: cheap after the first
-    if problem:
-        run.error(f"provenance: {problem}", lineno)
-        return
-    expected = {entry["path"]: entry["sha256"] for entry in (definition.get("dataset") or {}).get("files", [])}
-    logged = record["dataset_sha256"]
-    for path in sorted(set(expected) | set(logged)):
-        if path not in logged:
-            run.error(f"provenance: dataset file {path} was not verified (no sha256 logged)", lineno)
-        elif path not in expected:
-            run.error(f"provenance: dataset file {path} is not part of the benchmark's dataset", lineno)
-        elif logged[path] != expected[path]:
-            run.error(f"provenance: dataset {path} sha256 {logged[path]} differs from the definition's "
-                      f"{expected[path]}", lineno)
-    reference = definition.get("reference_code") or {}
-    for name in ("workload_sha256", "common_sha256"):
-        if name not in reference:
-            continue
-        if record["code"][name] != reference[name]:
-            message = f"provenance: code {name} {record['code'][name]} differs from the released reference " \
-                      f"{reference[name]}"
-            if division == "closed":
-                run.error(message + " (the closed division runs the released code)", lineno)
-            else:
-                run.warn(f"{message} (allowed in the open division)", lineno)
-    if record["git"].get("dirty"):
-        run.warn("produced from a git tree with uncommitted changes", lineno)
-    hardware = record["hardware"]
-    run.digest = {"code": record["code"], "packages.sha256": record["packages"]["sha256"],
-                  "python": record["python"], "torch": record["torch"], "cuda": record["cuda"],
-                  "hardware": {k: hardware[k] for k in ("cpu_model", "gpu_name", "gpu_count", "machine")}}
-
-
-def check_system_agreement(run, system, rules):
-    for system_field, log_field in (rules.get("system_agreement") or {}).items():
-        stated = system.get(system_field)
-        key, *path = log_field.split(".")
-        if key in run.first:
-            logged_line, _, logged, _ = run.first[key]
-            for part in path:
-                logged = logged.get(part) if isinstance(logged, dict) else None
-            if not agree(stated, logged):
-                run.error(f"{log_field} {show(logged)} disagrees with the system description's {system_field} "
-                          f"{show(stated)}", logged_line)
-
-
-def agree(stated, logged) -> bool:
-    """Where the system description and a log both state a fact, they must agree (see rules/common.yaml)."""
-    missing = (None, "", "n/a", "na", "none")
-    if stated is None or logged is None or str(stated).strip().lower() in missing or \
-            str(logged).strip().lower() in missing:
-        return True
-    if is_number(logged) or is_number(stated):
-        try:
-            return int(str(stated).strip()) == int(str(logged).strip())
-        except ValueError:
-            return False
-    a, b = (" ".join(str(x).casefold().split()) for x in (stated, logged))
-    return a in b or b in a
-
-
 # --- the runs of one result -----------------------------------------------------------------------------------------
 def check_runs_together(result, definition, rules, smoke, smoke_section, code_root, root):
     """Rules over the set of runs: seeds, shared provenance, failed runs, convergence; then the score."""
@@ -349,23 +234,10 @@ def check_runs_together(result, definition, rules, smoke, smoke_section, code_ro
             result.errors.append(f"{run.file}:{run.seed_line}: seed {run.seed} already used by {seeds[run.seed]} "
                                  "(seeds must differ)")
         seeds.setdefault(run.seed, run.file)
-    digests = [(run.file, run.digest) for run in runs if run.digest]
-    for file, digest in digests[1:]:
-        first_file, first = digests[0]
-        for name in digest:
-            if digest[name] != first[name]:
-                result.errors.append(f"{file}: provenance {name} {show(digest[name])} differs from {first_file}'s "
-                                     f"{show(first[name])} (runs of one result share code, environment, hardware)")
-    divisions = {run.file: run.division for run in runs}
-    for run in runs:
-        result.errors += run.errors + ([f"{run.file}: ... and {run.hidden_problems} more problems"]
-                                       if run.hidden_problems else [])
-        result.warnings += run.warnings
-    if len(set(show(d) for d in divisions.values() if d)) > 1:
-        result.errors.append(f"runs disagree on the division: {show(divisions, 300)}")
+    digests = suite.check_shared_provenance(result)
+    suite.collect_run_problems(result)
     check_code_folder(result, code_root, root, digests)
-    if not definition.get("reference_code"):
-        result.notes.append("the definition publishes no reference_code: code hashes not compared")
+    suite.note_reference_code(result, definition)
     failed = [run for run in runs if run.failed]
     limit = int(rules.get("max_failed_runs", 1))
     for run in failed:
@@ -375,29 +247,6 @@ def check_runs_together(result, definition, rules, smoke, smoke_section, code_ro
     if not result.errors:
         check_convergence(result, definition, rules, smoke, smoke_section)
     scoring.score_result(result, drop=limit)
-
-
-def check_code_folder(result, code_root, root, digests):
-    """Open division: code submitted in <submitter>/benchmarks/<benchmark>/ must hash to what the logs record."""
-    if result.division != "open":
-        return
-    code_dir = dict(layout.entries(code_root, root, result.errors)).get(result.benchmark) if code_root else None
-    if code_dir is None or not code_dir.is_dir():
-        result.warnings.append(f"open division: no code in benchmarks/{result.benchmark}/ to compare with the logs")
-        return
-    unsafe = []
-    list(layout.walk_files(code_dir, root, unsafe))  # links and odd names anywhere in the code: refuse to hash
-    if unsafe:
-        result.errors += unsafe
-        return
-    from common.provenance import tree_hash  # hashing only: provenance imports torch inside its functions
-
-    submitted = tree_hash(code_dir)
-    for file, digest in digests:
-        if digest["code"]["workload_sha256"] != submitted:
-            result.errors.append(f"{file}: logged workload_sha256 {digest['code']['workload_sha256']} is not the "
-                                 f"hash of the code in {rel(code_dir, root)} ({submitted})")
-            break
 
 
 def check_convergence(result, definition, rules, smoke, smoke_section):

@@ -12,11 +12,11 @@ import jsonschema
 import pytest
 import yaml
 
-from common import benchmark
+from common import benchmark, loadgen
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NANOGPT = REPO_ROOT / "language" / "nanogpt" / "benchmark.yaml"
-WORKLOADS = sorted(benchmark.workload_dirs())
+WORKLOADS = sorted(name for name in benchmark.workload_dirs() if benchmark.load(name)["kind"] == "training")
 
 
 def nanogpt_raw() -> dict:
@@ -41,12 +41,21 @@ def load_error(tmp_path: Path, definition: dict, smoke: bool = False) -> str:
 
 
 def inference_definition() -> dict:
+    """nanogpt's definition turned into an inference one: two variants (a Server throughput, a SingleStream latency),
+    the checkpoint of the training benchmark it serves, the SUT parameters, an accuracy gate."""
     definition = nanogpt_raw()
-    for key in ("reference_convergence", "smoke"):
+    for key in ("reference_convergence", "smoke", "model", "hyperparameters", "open_division_relaxes"):
         definition.pop(key)
-    definition.update(kind="inference", performance={
-        "scenario": ["Offline", "Server"], "metric": "tokens_per_second", "direction": "maximize",
-        "min_duration_ms": 60000, "min_query_count": 100, "target_qps": 2.0, "target_latency_ms": 2000})
+    definition.update(kind="inference", sut={"prompts": 64, "output_tokens": 64},
+                      checkpoint={"training_benchmark": "nanogpt", "reference_seed": 1,
+                                  "file": "checkpoints/nanogpt_seed1.pt"},
+                      performance={
+                          "decode_server": {"scenario": "Server", "metric": "tokens_per_second",
+                                            "direction": "maximize", "min_duration_ms": 60000, "min_query_count": 100,
+                                            "target_qps": 2.0, "target_latency_ms": 2000, "sut": {"task": "decode"}},
+                          "decode_singlestream": {"scenario": "SingleStream", "metric": "p90_latency_ms",
+                                                  "direction": "minimize", "target_latency_ms": 50,
+                                                  "use_token_latencies": True}})
     definition["quality"] = {"metric": "exact_match", "description": "exact match on a fixed subset",
                              "target": 0.5, "direction": "maximize"}
     return definition
@@ -68,10 +77,17 @@ def test_schema_is_draft_2020_12_and_states_the_defaults_load_sets():
 def test_every_definition_validates_with_and_without_smoke(name):
     for smoke in (False, True):
         definition = benchmark.load(name, smoke=smoke)
-        assert definition["kind"] == "training" and definition["smoke"] is smoke
-        assert definition["quality"]["log_key"] == "eval_accuracy"
+        assert definition["kind"] in ("training", "inference") and definition["smoke"] is smoke
         assert definition["required_runs"] == 5
-        assert set(definition["open_division_relaxes"]) <= set(definition["hyperparameters"])
+        if definition["kind"] == "training":
+            assert definition["quality"]["log_key"] == "eval_accuracy"
+            assert set(definition["open_division_relaxes"]) <= set(definition["hyperparameters"])
+            assert "performance" not in definition
+        else:  # each variant gives LoadGen settings that common/loadgen.py can set and the checker can compare
+            assert definition["performance"]
+            for variant in definition["performance"].values():
+                assert loadgen.expected_detail(variant)["requested_scenario"] == variant["scenario"]
+                assert loadgen.metric_key(variant["scenario"], variant["metric"])[0].startswith("result_")
 
 
 def test_the_four_workloads_are_discovered():
@@ -167,7 +183,8 @@ BAD = {
                    "quality: a training definition needs an evaluation cadence: quality.eval_every_steps or "
                    "quality.max_evaluations"),
     "performance without kind inference": (
-        _set(["performance"], {"scenario": "Offline", "metric": "samples_per_second", "direction": "maximize"}),
+        _set(["performance"], {"offline": {"scenario": "Offline", "metric": "samples_per_second",
+                                           "direction": "maximize"}}),
         "performance: a performance section needs kind: inference"),
     "bad hyperparameter value": (_set(["hyperparameters", "opt_name"], {"mn": 1}),
                                  "hyperparameters.opt_name: {'mn': 1} is not a hyperparameter value"),
@@ -211,39 +228,81 @@ def test_not_yaml_and_not_a_mapping(tmp_path):
 
 def test_an_inference_definition_validates(tmp_path):
     definition = inference_definition()
-    loaded = benchmark.load(write_definition(tmp_path, definition).parent)
+    definition["smoke"] = {"sut": {"prompts": 8},
+                           "performance": {"decode_server": {"min_duration_ms": 300, "target_qps": 50}}}
+    directory = write_definition(tmp_path, definition).parent
+    loaded = benchmark.load(directory)
     assert loaded["kind"] == "inference" and loaded["quality"]["log_key"] == "eval_accuracy"
-    assert loaded["performance"]["scenario"] == ["Offline", "Server"]
-    definition["performance"].update(scenario="SingleStream", metric="p90_latency_ms", direction="minimize")
-    for key in ("target_qps", "target_latency_ms"):
-        definition["performance"].pop(key)
-    definition.pop("model")
-    definition.pop("hyperparameters")
-    definition.pop("open_division_relaxes")
-    assert benchmark.load(write_definition(tmp_path, definition).parent)["performance"]["metric"] == "p90_latency_ms"
+    assert list(loaded["performance"]) == ["decode_server", "decode_singlestream"]
+    assert loaded["performance"]["decode_server"]["min_duration_ms"] == 60000
+    assert loaded["checkpoint"]["training_benchmark"] == "nanogpt" and loaded["sut"]["prompts"] == 64
+    assert "model" not in loaded and "hyperparameters" not in loaded  # an inference definition needs neither
+    smoke = benchmark.load(directory, smoke=True)  # the smoke overrides reach into one variant, key by key
+    server = smoke["performance"]["decode_server"]
+    assert (server["min_duration_ms"], server["target_qps"], server["target_latency_ms"]) == (300, 50, 2000)
+    assert smoke["performance"]["decode_singlestream"] == loaded["performance"]["decode_singlestream"]
+    assert smoke["sut"] == {"prompts": 8, "output_tokens": 64}
+
+
+def test_every_loadgen_setting_of_the_schema_is_mapped():
+    """A variant key the schema accepts is one common/loadgen.py knows how to set (and the checker how to compare)
+    or one it knows is not a setting: a new key in the schema alone would break loadgen_settings()."""
+    schema = json.loads(benchmark.SCHEMA_FILE.read_text())
+    assert set(schema["$defs"]["performance"]["properties"]) == set(loadgen.SETTINGS) | loadgen.NOT_SETTINGS
+
+
+SERVER, SINGLE = ("performance", "decode_server"), ("performance", "decode_singlestream")
 
 
 @pytest.mark.parametrize("change,expected", [
-    (lambda d: d.pop("performance"), "'performance' is a required property"),
-    (lambda d: d["performance"].update(scenario="Servr"), "performance.scenario: 'Servr' is not a LoadGen scenario"),
-    (lambda d: d["performance"].update(scenario=[]), "performance.scenario: [] is not a LoadGen scenario"),
-    (lambda d: d["performance"].pop("target_qps"), "performance: 'target_qps' is a required property"),
-    (lambda d: d["performance"].update(direction="minimize"),
-     "performance.direction: a throughput metric is maximized, not 'minimize'"),
-    (lambda d: d["performance"].update(metric="p90_latency_ms"),
-     "performance.direction: a latency metric is minimized, not 'maximize'"),
-    (lambda d: d["performance"].update(metric="fps"), "performance.metric: 'fps' is not a performance metric"),
-    (lambda d: d["performance"].update(min_duration_s=60),
-     "performance: Additional properties are not allowed ('min_duration_s' was unexpected)"),
-    (lambda d: d.update(reference_convergence={"samples_to_target": [1, 2, 3]}),
+    (_drop(["performance"]), "'performance' is a required property"),
+    (_set(["performance"], {}), "performance: {} should be non-empty"),
+    (_set(["performance", "decode server"], {"scenario": "Offline", "metric": "samples_per_second",
+                                             "direction": "maximize"}), "performance: 'decode server' is not a name"),
+    # (the schema's errorMessage "is not a LoadGen scenario" is not reached through a bare $ref: jsonschema's own
+    # "is not one of [...]" is shown; both start like this)
+    (_set([*SERVER, "scenario"], "Servr"), "performance.decode_server.scenario: 'Servr' is not "),
+    (_set([*SERVER, "scenario"], ["Offline", "Server"]),
+     "performance.decode_server.scenario: ['Offline', 'Server'] is not "),
+    (_set(["performance"], {"scenario": "Offline", "metric": "samples_per_second", "direction": "maximize"}),
+     "performance.scenario: 'Offline' is not of type 'object'"),
+    (_drop([*SERVER, "target_qps"]), "performance.decode_server: 'target_qps' is a required property"),
+    (_drop([*SERVER, "target_latency_ms"]), "performance.decode_server: 'target_latency_ms' is a required property"),
+    (_drop([*SERVER, "direction"]), "performance.decode_server: 'direction' is a required property"),
+    (_set([*SERVER, "direction"], "minimize"),
+     "performance.decode_server.direction: a throughput metric is maximized, not 'minimize'"),
+    (_set([*SINGLE, "direction"], "maximize"),
+     "performance.decode_singlestream.direction: a latency metric is minimized, not 'maximize'"),
+    (_set([*SERVER, "metric"], "fps"), "performance.decode_server.metric: 'fps' is not a performance metric"),
+    (_set([*SERVER, "min_duration_s"], 60),
+     "performance.decode_server: Additional properties are not allowed ('min_duration_s' was unexpected)"),
+    (_set([*SERVER, "target_latency_percentile"], 100),
+     "performance.decode_server.target_latency_percentile: 100 is greater than or equal to the maximum of 100"),
+    (_set(["checkpoint", "seed"], 1), "checkpoint: Additional properties are not allowed ('seed' was unexpected)"),
+    (_drop(["checkpoint", "training_benchmark"]), "checkpoint: 'training_benchmark' is a required property"),
+    (_set(["sut"], [64]), "sut: [64] is not of type 'object'"),
+    (_set(["smoke"], {"performance": {"decode_server": {"target_qps": "fast"}}}),
+     "smoke.performance.decode_server.target_qps: 'fast' is not of type 'number'"),
+    (_set(["reference_convergence"], {"samples_to_target": [1, 2, 3]}),
      "reference_convergence: reference_convergence is for training"),
-], ids=["no performance", "bad scenario", "empty scenario list", "Server without target_qps", "throughput minimized",
-        "latency maximized", "unknown metric", "typo in a LoadGen setting", "reference convergence"])
+], ids=["no performance", "no variant", "a variant name with a space", "bad scenario", "a list of scenarios",
+        "the old flat performance section", "Server without target_qps", "Server without target_latency_ms",
+        "no direction", "throughput minimized", "latency maximized", "unknown metric", "typo in a LoadGen setting",
+        "percentile out of range", "typo in checkpoint", "checkpoint without its training benchmark",
+        "sut not a mapping", "bad smoke override of a variant", "reference convergence"])
 def test_bad_inference_definitions(change, expected, tmp_path):
     definition = inference_definition()
     change(definition)
     message = load_error(tmp_path, definition)
     assert message.startswith(expected), message
+
+
+@pytest.mark.parametrize("key,value", [("sut", {"prompts": 8}),
+                                       ("checkpoint", {"training_benchmark": "nanogpt"})])
+def test_a_training_definition_refuses_inference_sections(key, value, tmp_path):
+    definition = nanogpt_raw()
+    definition[key] = value
+    assert load_error(tmp_path, definition) == f"{key}: {key}: is for kind: inference"
 
 
 # --- discovery ---------------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import yaml
 from common import benchmark
 from conftest import REPO_ROOT
 
-WORKLOADS = sorted(benchmark.workload_dirs())
+WORKLOADS = sorted(name for name in benchmark.workload_dirs() if benchmark.load(name)["kind"] == "training")
+# (inference workloads have their own contract: tests/test_inference.py)
 FILE_SET = ["Dockerfile", "download_dataset.sh", "verify_dataset.sh", "run_and_time.sh", "README.md",
             "requirements.txt", "benchmark.yaml", "model.py", "train.py"]
 README_SECTIONS = ["Problem", "Directions", "Dataset", "Model", "Quality", "Calibration", "Approximate runtime"]

@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     run.begin_eval()  # the only evaluation of the test nodes (quality.max_evaluations: 1)
     _, test_accuracy = evaluate(model, x, adj, labels, data["test"].to(device), run.dist)
     run.eval_result(test_accuracy)
-    return run.finish()
+    return run.finish(model)
 
 
 if __name__ == "__main__":

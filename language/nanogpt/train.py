@@ -95,7 +95,7 @@ def main(argv=None) -> int:
         run.step_done(loss)
         if run.eval_due():
             run.eval_result(evaluate(model, val_x, val_y, run.dist, run.device))
-    return run.finish()
+    return run.finish(model)
 
 
 if __name__ == "__main__":

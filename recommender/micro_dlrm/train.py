@@ -182,7 +182,7 @@ def main(argv=None) -> int:
         run.step_done(loss)
         if run.eval_due():
             run.eval_result(evaluate(model, test, run.dist, device))
-    return run.finish()
+    return run.finish(model)
 
 
 if __name__ == "__main__":

@@ -120,7 +120,7 @@ def main(argv=None) -> int:
         run.step_done(loss)
         if run.eval_due():
             run.eval_result(evaluate(model, test_x, test_y, normalize, run.dist, device, quality["eval_batch"]))
-    return run.finish()
+    return run.finish(model)
 
 
 if __name__ == "__main__":
