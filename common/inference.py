@@ -354,9 +354,9 @@ class InferenceRun:
             issuer.stop()
             lg.DestroyQSL(lg_qsl)
             lg.DestroySUT(lg_sut)
-        trace = outdir / "mlperf_log_trace.json"
-        if trace.exists() and trace.stat().st_size == 0:  # LoadGen creates it even with tracing off
-            trace.unlink()
+            trace = outdir / "mlperf_log_trace.json"
+            if trace.exists() and trace.stat().st_size == 0:  # LoadGen creates it even with tracing off
+                trace.unlink()
 
 
 class _Issuer:

@@ -2,9 +2,11 @@
 # CI's container end-to-end step (.ci/run calls it after the test suite):
 #   1. a Docker engine: the running one, else Debian's docker.io is installed and dockerd started as root;
 #   2. the offline base image (docker/offline_base.sh: debootstrap + docker import; kept between runs);
-#   3. the nanogpt image (invoke build: the Docker SDK, wheels from the host-side cache, kept between runs);
-#   4. tests/test_docker.py -m docker with REQUIRE_DOCKER=1: the smoke config in the container with
-#      --network none, the log checked against the submission checker's schemas, the container's isolation probed.
+#   3. the images the end-to-end tests run, nanogpt and nanogpt_infer (invoke build: the Docker SDK, wheels from
+#      the host-side cache, kept between runs);
+#   4. tests/test_docker.py -m docker with REQUIRE_DOCKER=1: the smoke configs in their containers with
+#      --network none (nanogpt: the log checked against the submission checker's schemas; nanogpt_infer: every
+#      variant, its logs and LoadGen's files passed by the checker), the container's isolation probed.
 # Exit status: 0 when the test passed (CONTAINER_TEST_STATUS=PASSED), and also 0 when no engine could be started,
 # after a loud banner (CONTAINER_TEST_STATUS=NOT_RUN: .ci/run decides); 1 when the engine ran and a step failed
 # (CONTAINER_TEST_STATUS=FAILED). A dockerd started here is stopped on exit; images and caches stay on disk.
@@ -12,6 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$PWD/.venv/bin/python}
 OFFLINE_BASE=mlperf-teach/bookworm-offline:py3.11
+WORKLOADS=(nanogpt nanogpt_infer)  # the images tests/test_docker.py -m docker runs
 DOCKERD_LOG=/var/log/dockerd-ci.log
 start=$(date +%s)
 started_dockerd=
@@ -65,12 +68,15 @@ step "Docker engine up (storage driver $driver)"
 step "offline base image: bash docker/offline_base.sh"
 bash docker/offline_base.sh "$OFFLINE_BASE" || finish FAILED "the offline base image did not build"
 
-# 3. the nanogpt image
-step "invoke build nanogpt --base-image $OFFLINE_BASE"
-"$PYTHON" -m invoke build nanogpt --base-image "$OFFLINE_BASE" || finish FAILED "the nanogpt image did not build"
+# 3. the workload images (nothing to do when unchanged; a code change rebuilds only the code layers)
+for workload in "${WORKLOADS[@]}"; do
+  step "invoke build $workload --base-image $OFFLINE_BASE"
+  "$PYTHON" -m invoke build "$workload" --base-image "$OFFLINE_BASE" ||
+    finish FAILED "the $workload image did not build"
+done
 
-# 4. the smoke run in the container, its log validated
+# 4. the smoke runs in the containers, their results validated
 step "REQUIRE_DOCKER=1 pytest -m docker tests/test_docker.py"
 REQUIRE_DOCKER=1 "$PYTHON" -m pytest -v -p no:cacheprovider -m docker -rfEs tests/test_docker.py ||
   finish FAILED "the container end-to-end test failed"
-finish PASSED "nanogpt's smoke run in its container (--network none) produced a valid log"
+finish PASSED "the smoke runs of ${WORKLOADS[*]} in their containers (--network none) produced valid results"

@@ -4,7 +4,8 @@
     engine.py    the engine (client), DockerError, labels, flavours and default base images
     locks.py     requirements and hash-locked closures (read_pins, compile_locks), the host-side wheel cache
     images.py    build contexts, content-hash tags, base and workload images: build, verify
-    runs.py      one run in a container (container_options, run), written in common/results.py's layout
+    runs.py      runs in containers (container_options, run: one per inference variant), written in
+                 common/results.py's layout with LoadGen's files beside an inference log
     cleanup.py   clean
 
 This is an ordinary package of the harness (the repository root on sys.path, as for all of common/). The Docker

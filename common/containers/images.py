@@ -46,9 +46,18 @@ def base_context(flavour: str) -> list[tuple[str, Path]]:
             if name.endswith(".sh") or name.endswith(f"/{flavour}.Dockerfile")]
 
 
+def served_training_dirs(directory: Path) -> list[Path]:
+    """The training workload whose checkpoint an inference workload serves (its definition's
+    checkpoint.training_benchmark): its image imports that workload's model and evaluation, so carries its code."""
+    training = (benchmark.load(Path(directory)).get("checkpoint") or {}).get("training_benchmark")
+    return [benchmark.workload_dir(training)] if training else []
+
+
 def workload_context(directory: Path) -> list[tuple[str, Path]]:
-    """What a workload image is built from: its directory (Dockerfile, locks, code), common/, docker/build-ca/."""
-    return _files(Path(directory)) + _files(ROOT / "common") + _files(ROOT / "docker" / "build-ca")
+    """What a workload image is built from: its directory (Dockerfile, locks, code), the directory of the training
+    workload it serves (if any), common/, docker/build-ca/."""
+    served = [entry for other in served_training_dirs(directory) for entry in _files(other)]
+    return _files(Path(directory)) + served + _files(ROOT / "common") + _files(ROOT / "docker" / "build-ca")
 
 
 def files_hash(files: list[tuple[str, Path]]) -> str:
