@@ -205,8 +205,8 @@ def test_tasks_build_no_shell_strings():
 def test_check_of_a_path_with_quotes_runs_no_command(tmp_path):
     marker = tmp_path / "pwned"
     hostile = f"{tmp_path}/x'; touch '{marker}'; echo '"
-    proc = subprocess.run([sys.executable, "-m", "invoke", "check", hostile], cwd=REPO_ROOT, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    proc = subprocess.run([sys.executable, "-m", "invoke", "check", hostile, "--out", str(tmp_path / "report")],
+                          cwd=REPO_ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert proc.returncode != 0 and not marker.exists()
 
 
