@@ -1,14 +1,13 @@
 """MLPerf LoadGen, as this suite uses it: a definition's performance settings set field by field on
 mlperf_loadgen.TestSettings (never through LoadGen's bundled mlperf.conf, whose 10-minute minimum duration would
-make every run long), and the files LoadGen writes read back (mlperf_log_detail.txt, mlperf_log_summary.txt,
-mlperf_log_accuracy.json).
+make every run long), and the files a run reads back (mlperf_log_detail.txt, mlperf_log_accuracy.json). Reading
+the human summary (mlperf_log_summary.txt) is the checker's alone: submission_checker/loadgen_summary.py.
 
 No torch and no mlperf_loadgen at import time: the submission checker reads results with this module too.
 """
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
@@ -209,61 +208,6 @@ def read_detail(path: Path, shown: str | None = None) -> dict:
                 errors.append(f"{lineno}: {key}: {value}")
     values["errors"] = errors
     return values
-
-
-SUMMARY_FIELDS = {  # summary line label -> detail key it must agree with
-    "Scenario": "effective_scenario", "Mode": "effective_test_mode", "Result is": "result_validity",
-    "Samples per second": "result_samples_per_second", "Tokens per second": "result_tokens_per_second",
-    "Completed samples per second": "result_completed_samples_per_sec",
-    "Completed tokens per second": "result_completed_tokens_per_second",
-    "Scheduled samples per second": "result_scheduled_samples_per_sec",
-}
-
-
-def read_summary(path: Path, shown: str | None = None) -> dict:
-    """{label: text} of the 'label : value' lines of an mlperf_log_summary.txt (first occurrence of each label),
-    plus the percentile latency lines ('90.00 percentile latency (ns)'), whose values are the detail log's."""
-    shown = shown or str(path)
-    if path.stat().st_size > MAX_DETAIL_BYTES:
-        raise LoadGenFileError(f"{shown}: larger than {MAX_DETAIL_BYTES} bytes; not a LoadGen summary")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise LoadGenFileError(f"{shown}: not valid UTF-8 (byte {error.start})") from None
-    fields = {}
-    for line in text.splitlines():
-        label, sep, value = line.partition(":")
-        if sep and label.strip() and value.strip():
-            fields.setdefault(" ".join(label.split()), value.strip())
-    if "Result is" not in fields or "Scenario" not in fields:
-        raise LoadGenFileError(f"{shown}: not a LoadGen summary (no 'Scenario :' or 'Result is :' line)")
-    return fields
-
-
-def summary_disagreements(summary: dict, detail: dict) -> list[str]:
-    """Where the summary says something the detail log says otherwise (an edited summary): 'label: a vs b'."""
-    problems = []
-    for label, key in SUMMARY_FIELDS.items():
-        if label not in summary or key not in detail:
-            continue
-        stated, logged = summary[label], detail[key]
-        if isinstance(logged, (int, float)) and not isinstance(logged, bool):
-            try:
-                number, logged_number = float(stated), float(logged)
-            except (ValueError, OverflowError):
-                problems.append(f"'{label}' is {stated!r}; one of it and the detail log's {logged} is not a number")
-                continue
-            if not (math.isfinite(number) and math.isfinite(logged_number)):
-                problems.append(f"'{label}' is {stated} and the detail log's {key} is {logged}: not finite numbers")
-            elif abs(number - logged_number) > 1e-3 * max(1.0, abs(logged_number)):
-                problems.append(f"'{label}' is {stated} but the detail log's {key} is {logged}")
-        elif str(stated) != str(logged):
-            problems.append(f"'{label}' is {stated!r} but the detail log's {key} is {logged!r}")
-    for p in PERCENTILES:
-        label, key = f"{p} percentile latency (ns)", f"result_{p}_percentile_latency_ns"
-        if label in summary and key in detail and summary[label] != str(detail[key]):
-            problems.append(f"'{label}' is {summary[label]} but the detail log's {key} is {detail[key]}")
-    return problems
 
 
 def read_accuracy(path: Path, shown: str | None = None) -> dict[int, bytes]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from common import benchmark as definitions_lib
 from common import loadgen
-from submission_checker import layout, logrules, scoring, suite
+from submission_checker import layout, loadgen_summary, logrules, scoring, suite
 from submission_checker.util import is_count, is_number, rel, same, show
 
 QUALITY_KEY = "{quality.log_key}"
@@ -121,19 +121,21 @@ def check_benchmark(result, bench_dir, root, code_root, system, definitions, def
                              f"<variant>/result_<i>.txt (variants of {result.benchmark}: {', '.join(known)})")
         return [result]
     results = []
-    for name in known + sorted(set(folders) - set(known)):
+    # As MLPerf submitters choose their scenarios, a submission holds the variants it measured: each is scored on
+    # its own, and a variant not submitted is noted, not failed.
+    for name in [n for n in known if n in folders] + sorted(set(folders) - set(known)):
         variant_result = dataclasses.replace(result, variant=name, path=f"{result.path}/{name}", runs=[],
                                              errors=list(inherited), warnings=[], notes=[])
         if not results:  # the benchmark folder's own problems, once
             variant_result.errors, variant_result.warnings = list(result.errors), list(result.warnings)
+            missing = [n for n in known if n not in folders]
+            if missing:
+                variant_result.notes.append(f"{result.path}: variant{'s' if len(missing) > 1 else ''} not submitted: "
+                                            f"{', '.join(missing)} (each variant is a result of its own)")
         results.append(variant_result)
         if name not in known:
             variant_result.errors.append(f"{variant_result.path}: unknown variant '{name}' of {result.benchmark} "
                                          f"(its variants: {', '.join(known)})")
-        elif name not in folders:
-            variant_result.errors.append(f"{variant_result.path}: missing variant '{name}': every variant of "
-                                         f"{result.benchmark} is a result of its own, in its own folder (found: "
-                                         f"{', '.join(sorted(folders))})")
         else:
             _check_variant_safely(variant_result, folders[name], root, code_root, system, definition, definitions,
                                   rules, smoke)
@@ -503,7 +505,7 @@ def check_performance(run, files: dict[str, Path], variant: Variant, division: s
         file_error(run, f"{shown}: result_validity is VALID but {', '.join(unmet)} false: LoadGen writes VALID "
                         "only when every condition holds (an edited detail log?)")
     summary_path = files.get(f"{PERFORMANCE}/{loadgen.SUMMARY}")
-    summary = read_loadgen(run, loadgen.read_summary, summary_path, root)
+    summary = read_loadgen(run, loadgen_summary.read_summary, summary_path, root)
     if summary is not None:
         for disagreement in summary_problems(summary, detail):
             file_error(run, f"{rel(summary_path, root)}: {disagreement} (the summary was edited?)")
@@ -513,17 +515,17 @@ def check_performance(run, files: dict[str, Path], variant: Variant, division: s
 
 
 def summary_problems(summary: dict, detail: dict) -> list[str]:
-    """common.loadgen.summary_disagreements, without what its arithmetic cannot compare: a summary figure that is not
+    """common.loadgen_summary.summary_disagreements, without what its arithmetic cannot compare: a summary figure that is not
     a finite number (a NaN is within any tolerance of anything) is reported here; a detail figure that is not (an
     integer beyond float range would raise OverflowError) is left out, the detail checks report it."""
     problems, stated = [], dict(summary)
-    for label, key in loadgen.SUMMARY_FIELDS.items():
+    for label, key in loadgen_summary.SUMMARY_FIELDS.items():
         if label in summary and is_number(detail.get(key)) and not is_number(_as_float(summary[label])):
             problems.append(f"'{label}' is {summary[label]!r}, not a finite number (detail log: {show(detail[key])})")
             del stated[label]
     finite = {key: value for key, value in detail.items()
               if is_number(value) or isinstance(value, bool) or not isinstance(value, (int, float))}
-    return problems + loadgen.summary_disagreements(stated, finite)
+    return problems + loadgen_summary.summary_disagreements(stated, finite)
 
 
 def _as_float(text):
