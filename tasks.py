@@ -74,6 +74,14 @@ def _call(args: list[str], env: dict | None = None) -> int:
     return subprocess.run(args, env=env or _env(), check=False).returncode
 
 
+def _workload_script(definition: dict, script: str, data_dir=None) -> None:
+    """Run one of a workload's own scripts (download_dataset.sh, verify_dataset.sh) with DATA_DIR."""
+    env = {**_env(), **({"DATA_DIR": str(Path(data_dir).resolve())} if data_dir else {})}
+    code = _call(["bash", str(Path(definition["directory"]) / script)], env)
+    if code != 0:
+        raise Exit(f"error: {definition['name']}: {script} failed (exit code {code})", code=code)
+
+
 @task(name="list")
 def list_workloads(c):
     """List the workloads: suite, dataset, metric, target and required runs."""
@@ -93,12 +101,8 @@ def download(c, workload, data_dir=None):
     """Download a workload's dataset (canonical URLs or $DATASET_MIRROR) and verify every sha256; an inference
     workload serving a checkpoint also gets it (its download_dataset.sh makes the reference one if needed)."""
     definition = _definition(workload)
-    if definition.get("checkpoint"):
-        env = {**_env(), **({"DATA_DIR": str(Path(data_dir).resolve())} if data_dir else {})}
-        code = _call(["bash", str(Path(definition["directory"]) / "download_dataset.sh")], env)
-        if code != 0:
-            raise Exit(f"error: {workload}: download_dataset.sh failed (exit code {code})", code=code)
-        return
+    if definition.get("checkpoint"):  # the data and the checkpoint served: the workload's own script
+        return _workload_script(definition, "download_dataset.sh", data_dir)
     try:
         fetched = fetch.download(definition, data_dir and Path(data_dir), progress=sys.stderr.isatty())
     except fetch.DatasetError as error:
@@ -110,12 +114,8 @@ def download(c, workload, data_dir=None):
 def verify(c, workload, data_dir=None):
     """Verify the sha256 of every dataset file of a workload (and of the checkpoint an inference workload serves)."""
     definition = _definition(workload)
-    if definition.get("checkpoint"):
-        env = {**_env(), **({"DATA_DIR": str(Path(data_dir).resolve())} if data_dir else {})}
-        code = _call(["bash", str(Path(definition["directory"]) / "verify_dataset.sh")], env)
-        if code != 0:
-            raise Exit(f"error: {workload}: verify_dataset.sh failed (exit code {code})", code=code)
-        return
+    if definition.get("checkpoint"):  # the data and the checkpoint served: the workload's own script
+        return _workload_script(definition, "verify_dataset.sh", data_dir)
     try:
         sums = fetch.verify(definition, data_dir and Path(data_dir))
     except fetch.DatasetError as error:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import array
-import hashlib
 import json
 import os
 import queue
@@ -163,14 +162,6 @@ def loadgen_dir_for(log_file: Path | None) -> Path:
     return log_file.parent / name
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class InferenceRun:
     """One run of one variant of an inference benchmark: definition, variant settings, device, seed, MLPerf log."""
 
@@ -285,7 +276,7 @@ class InferenceRun:
         detail = loadgen.read_detail(performance_dir / loadgen.DETAIL)
         for key in loadgen.reported_keys(detail):
             self.log.event(key, detail[key])
-        files = {f"{part}/{name}": sha256_file(self.loadgen_dir / part / name)
+        files = {f"{part}/{name}": fetch.sha256_of(self.loadgen_dir / part / name)
                  for part, names in (("performance", loadgen.PERFORMANCE_FILES), ("accuracy", loadgen.ACCURACY_FILES))
                  for name in names}
         self.log.event("loadgen_files", files)

@@ -15,7 +15,6 @@ definition and the rules: there is no per-benchmark code here.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from common import benchmark as definitions_lib
 from common import loadgen
+from common.fetch import sha256_of
 from submission_checker import layout, loadgen_summary, logrules, scoring, suite
 from submission_checker.util import is_count, is_number, rel, same, show
 
@@ -400,14 +400,6 @@ def find_loadgen_files(run, loadgen_dir: Path, root: Path) -> dict[str, Path] | 
         if name not in found:
             file_error(run, f"{shown}/{name} is missing: {why}")
     return {name: path for name, path in found.items() if name in LOADGEN_FILES}
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_hashes(run, files: dict[str, Path], root: Path):

@@ -10,7 +10,6 @@ which serve.py checks and logs. `make` runs the training benchmark's own run_and
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -21,14 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from common import benchmark  # noqa: E402
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from common.fetch import sha256_of  # noqa: E402
 
 
 def checkpoint_path(definition: dict, data_dir: Path) -> Path:
@@ -40,7 +32,7 @@ def record_lineage(path: Path, training_log: Path | None) -> dict:
     import torch
 
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    lineage = {"checkpoint": path.name, "sha256": sha256_file(path), "training_benchmark": checkpoint.get("benchmark"),
+    lineage = {"checkpoint": path.name, "sha256": sha256_of(path), "training_benchmark": checkpoint.get("benchmark"),
                "smoke": checkpoint.get("smoke"), "training_seed": checkpoint.get("seed"),
                "training_status": checkpoint.get("status"), "training_quality": checkpoint.get("quality"),
                "training_log": str(training_log) if training_log else checkpoint.get("training_log"),
@@ -57,7 +49,7 @@ def verify(path: Path) -> str | None:
     if not lineage_file.is_file():
         return f"{lineage_file} is missing: run download_dataset.sh to record the checkpoint's sha256"
     recorded = json.loads(lineage_file.read_text()).get("sha256")
-    actual = sha256_file(path)
+    actual = sha256_of(path)
     if recorded != actual:
         return f"checkpoint {path} has sha256 {actual}, but {lineage_file.name} recorded {recorded}"
     return None

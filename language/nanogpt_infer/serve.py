@@ -22,7 +22,8 @@ sys.path.insert(0, str(HERE.parents[1]))  # repository root, for `common` (see c
 sys.path.insert(0, str(TRAINING_DIR))
 
 from common import benchmark  # noqa: E402
-from common.inference import Gate, InferenceRun, SystemUnderTest, exit_now, sha256_file  # noqa: E402
+from common.fetch import sha256_of  # noqa: E402
+from common.inference import Gate, InferenceRun, SystemUnderTest, exit_now  # noqa: E402
 from common.runtime import Distributed  # noqa: E402
 from generate import generate_cached, generate_full_recompute, prefill_argmax  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402  (language/nanogpt/model.py)
@@ -65,7 +66,7 @@ def load_checkpoint(run, training: dict):
     if not path.is_file():
         raise SystemExit(f"error: no checkpoint at {path}: run {HERE / 'download_dataset.sh'} (it trains the "
                          f"reference one) or set CHECKPOINT to a checkpoint of {training['name']}")
-    sha256 = sha256_file(path)
+    sha256 = sha256_of(path)
     lineage_file = path.with_name(path.name + ".json")
     if lineage_file.is_file():
         recorded = json.loads(lineage_file.read_text())["sha256"]
@@ -82,7 +83,7 @@ def load_checkpoint(run, training: dict):
         "sha256": sha256, "training_benchmark": training["name"], "training_seed": checkpoint.get("seed"),
         "training_status": checkpoint.get("status"), "training_quality": checkpoint.get("quality"),
         "training_log_sha256": checkpoint.get("training_log_sha256"), "model_config": checkpoint["model_config"],
-        "model_code_sha256": sha256_file(TRAINING_DIR / "model.py")}
+        "model_code_sha256": sha256_of(TRAINING_DIR / "model.py")}
 
 
 def prompt_windows(val: torch.Tensor, count: int, length: int) -> torch.Tensor:
