@@ -107,6 +107,30 @@ def reference_convergence(definition: dict) -> list[float]:
     return [float(samples_per_eval(definition) * (typical_evals(definition) + d)) for d in (0, -1, 1, 0, 2, -1)]
 
 
+class Events(list):
+    """The events of one synthetic log, from init_start on: each point() a millisecond (or dt) after the last."""
+
+    def __init__(self, start_ms: int):
+        super().__init__([event(start_ms, "INTERVAL_START", "init_start", lineno=30)])
+        self.t = start_ms
+
+    def point(self, key, value=None, metadata=None, event_type="POINT_IN_TIME", dt=1):
+        self.t += dt
+        self.append(event(int(self.t), event_type, key, value, metadata, lineno=40 + len(self)))
+
+    def preamble(self, definition: dict, seed: int, *, org: str, division: str, platform: str, smoke: bool,
+                 hardware: dict | None):
+        """What every run logs before its workload starts (common/runlog.py): submission fields, cache clear,
+        seed, the smoke flag, provenance."""
+        for key, value in (("submission_benchmark", definition["name"]), ("submission_org", org),
+                           ("submission_division", division), ("submission_status", "onprem"),
+                           ("submission_platform", platform), ("cache_clear", True), ("seed", seed)):
+            self.point(key, value)
+        if smoke:
+            self.point("smoke_configuration", True)
+        self.point("provenance", provenance(definition, hardware), dt=250)
+
+
 def run_events(definition: dict, seed: int, *, start_ms: int = 1_700_000_000_000, division: str = "closed",
                org: str = "acme", platform: str = "1xA100", smoke: bool = False, evals_to_target: int | None = None,
                converge: bool = True, hardware: dict | None = None, step_ms: float = 40.0) -> list[dict]:
@@ -125,21 +149,9 @@ def run_events(definition: dict, seed: int, *, start_ms: int = 1_700_000_000_000
     if not converge:
         values = [v + (quality["target"] * 0.05 if quality["direction"] == "minimize" else -0.05 * quality["target"])
                   for v in values]
-    t = start_ms
-    out = [event(t, "INTERVAL_START", "init_start", lineno=30)]
-
-    def point(key, value=None, metadata=None, event_type="POINT_IN_TIME", dt=1):
-        nonlocal t
-        t += dt
-        out.append(event(int(t), event_type, key, value, metadata, lineno=40 + len(out)))
-
-    for key, value in (("submission_benchmark", definition["name"]), ("submission_org", org),
-                       ("submission_division", division), ("submission_status", "onprem"),
-                       ("submission_platform", platform), ("cache_clear", True), ("seed", seed)):
-        point(key, value)
-    if smoke:
-        point("smoke_configuration", True)
-    point("provenance", provenance(definition, hardware), dt=250)
+    out = Events(start_ms)
+    point = out.point
+    out.preamble(definition, seed, org=org, division=division, platform=platform, smoke=smoke, hardware=hardware)
     for key, value in {**hp, "train_samples": 1_000_000, "eval_samples": 100_000}.items():
         point(key, value)
     point("init_stop", event_type="INTERVAL_END", dt=3000)
@@ -390,21 +402,9 @@ def inference_events(definition: dict, variant_name: str, seed: int, loadgen_dir
     quality = definition["quality"]
     detail = loadgen.read_detail(loadgen_dir / "performance" / loadgen.DETAIL)
     agreement, wrong = accuracy_of(loadgen_dir)
-    t = start_ms
-    out = [event(t, "INTERVAL_START", "init_start", lineno=30)]
-
-    def point(key, value=None, metadata=None, event_type="POINT_IN_TIME", dt=1):
-        nonlocal t
-        t += dt
-        out.append(event(int(t), event_type, key, value, metadata, lineno=40 + len(out)))
-
-    for key, value in (("submission_benchmark", definition["name"]), ("submission_org", org),
-                       ("submission_division", division), ("submission_status", "onprem"),
-                       ("submission_platform", platform), ("cache_clear", True), ("seed", seed)):
-        point(key, value)
-    if smoke:
-        point("smoke_configuration", True)
-    point("provenance", provenance(definition, hardware), dt=250)
+    out = Events(start_ms)
+    point = out.point
+    out.preamble(definition, seed, org=org, division=division, platform=platform, smoke=smoke, hardware=hardware)
     point("inference_variant", variant_name)
     point("loadgen_scenario", scenario or variant["scenario"])
     point("loadgen_settings", loadgen.loadgen_settings(variant))
