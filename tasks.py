@@ -101,7 +101,7 @@ def download(c, workload, data_dir=None):
     """Download a workload's dataset (canonical URLs or $DATASET_MIRROR) and verify every sha256; an inference
     workload serving a checkpoint also gets it (its download_dataset.sh makes the reference one if needed)."""
     definition = _definition(workload)
-    if definition.get("checkpoint"):  # the data and the checkpoint served: the workload's own script
+    if definition.get("checkpoint") or definition.get("model"):  # data + checkpoint or weights: the workload's script
         return _workload_script(definition, "download_dataset.sh", data_dir)
     try:
         fetched = fetch.download(definition, data_dir and Path(data_dir), progress=sys.stderr.isatty())
@@ -114,7 +114,7 @@ def download(c, workload, data_dir=None):
 def verify(c, workload, data_dir=None):
     """Verify the sha256 of every dataset file of a workload (and of the checkpoint an inference workload serves)."""
     definition = _definition(workload)
-    if definition.get("checkpoint"):  # the data and the checkpoint served: the workload's own script
+    if definition.get("checkpoint") or definition.get("model"):  # data + checkpoint or weights: the workload's script
         return _workload_script(definition, "verify_dataset.sh", data_dir)
     try:
         sums = fetch.verify(definition, data_dir and Path(data_dir))
@@ -213,8 +213,9 @@ def clean(c, workload=None, everything=False):
 @task(help={"workload": "benchmark name", "seeds": "number of seeds (default: the definition's required_runs)",
             "smoke": "bench the smoke config instead (for trying the task out)", "nproc": "processes per run",
             "out": "results folder (default results/, or results-smoke/ with --smoke)",
-            "flops": "also count model FLOPs per step and measure the matmul peak (default on)"})
-def bench(c, workload, seeds="0", smoke=False, nproc="1", out=None, flops=True):
+            "flops": "also count model FLOPs per step and measure the matmul peak (default on)",
+            "variants": "inference: comma-separated variants to bench (default: every variant)"})
+def bench(c, workload, seeds="0", smoke=False, nproc="1", out=None, flops=True, variants=""):
     """The full benchmark over seeds 1..N: time to target, its spread, the olympic score, the time outside the
     scored region, and model FLOP/s against this machine's measured matmul peak. Figures: <out>/bench/."""
     from common.bench import BenchError, count_flops, format_report, matmul_peak, run_seeds, write_figures
@@ -227,7 +228,8 @@ def bench(c, workload, seeds="0", smoke=False, nproc="1", out=None, flops=True):
         from common.bench_inference import bench as bench_inference
 
         try:
-            print(bench_inference(workload, n, root, smoke=smoke, env=env))
+            print(bench_inference(workload, n, root, smoke=smoke, env=env,
+                                  variants=[v for v in variants.split(",") if v] or None))
         except BenchError as error:
             raise Exit(f"error: {error}", code=1)
         print(f"check them: invoke check {root}" + (" --smoke" if smoke else ""))

@@ -32,14 +32,25 @@ FIGURES = [  # (label, detail key, factor, unit)
 ]
 
 
-def run_variants(name: str, runs: int, root: Path, smoke: bool = False, env: dict | None = None) -> Path:
-    """run_and_time.sh with seeds 1..runs (each runs every variant); returns the benchmark folder."""
+def chosen_variants(definition: dict, variants: list[str] | None) -> list[str]:
+    """The variants to bench: all, or those named (each must be one of the definition's)."""
+    known = list(definition["performance"])
+    unknown = [v for v in variants or [] if v not in known]
+    if unknown:
+        raise BenchError(f"{definition['name']} has no variant {', '.join(unknown)} (its variants: {', '.join(known)})")
+    return [v for v in known if v in variants] if variants else known
+
+
+def run_variants(name: str, runs: int, root: Path, smoke: bool = False, env: dict | None = None,
+                 variants: list[str] | None = None) -> Path:
+    """run_and_time.sh with seeds 1..runs, each running every chosen variant; returns the benchmark folder."""
     definition = benchmark.load(name, smoke=smoke)
+    chosen = chosen_variants(definition, variants)
     script = Path(definition["directory"]) / "run_and_time.sh"
     device = (env or {}).get("DEVICE") or os.environ.get("DEVICE") or ""
     system, _ = results.local_system(device)
     bench_dir = results.benchmark_dir(root, name, system)
-    taken = [v for v in definition["performance"] if results.used_indices(bench_dir / v)]
+    taken = [v for v in chosen if results.used_indices(bench_dir / v)]
     if taken:
         raise BenchError(f"{bench_dir} already holds results of {', '.join(taken)}; a bench writes a complete set "
                          "of runs: move them away or choose another folder with --out")
@@ -47,7 +58,9 @@ def run_variants(name: str, runs: int, root: Path, smoke: bool = False, env: dic
         run_env = {**os.environ, **(env or {}), "LOGFILE": "", "RESULTS_DIR": str(root),
                    "SMOKE": "1" if smoke else "0", "PYTHON": os.environ.get("PYTHON", sys.executable)}
         print(f"[{name}] run {seed}/{runs}", flush=True)
-        subprocess.run(["bash", str(script), str(seed)], env=run_env, check=False)
+        for variant in (chosen if variants else [None]):  # run_and_time.sh runs every variant unless VARIANT
+            subprocess.run(["bash", str(script), str(seed)], env={**run_env, **({"VARIANT": variant} if variant else {})},
+                           check=False)
     return bench_dir
 
 
@@ -67,10 +80,11 @@ def _throughput(detail: dict, scenario: str) -> tuple[float | None, float | None
     return tokens, samples
 
 
-def summarise(bench_dir: Path, definition: dict) -> dict:
+def summarise(bench_dir: Path, definition: dict, variants: list[str] | None = None) -> dict:
     """Per variant: one row per run (validity, metric, the FIGURES) and the spread of the headline metric."""
     summary = {}
-    for variant, settings in definition["performance"].items():
+    for variant in chosen_variants(definition, variants):
+        settings = definition["performance"][variant]
         key, factor = loadgen.metric_key(settings["scenario"], settings["metric"])
         rows = []
         for index in results.used_indices(bench_dir / variant):
@@ -125,11 +139,12 @@ def format_report(name: str, summary: dict, system: str) -> str:
     return "\n".join(lines)
 
 
-def bench(name: str, runs: int, root: Path, smoke: bool = False, env: dict | None = None) -> str:
+def bench(name: str, runs: int, root: Path, smoke: bool = False, env: dict | None = None,
+          variants: list[str] | None = None) -> str:
     definition = benchmark.load(name, smoke=smoke)
     started = time.time()
-    bench_dir = run_variants(name, runs, root, smoke, env)
-    summary = summarise(bench_dir, definition)
+    bench_dir = run_variants(name, runs, root, smoke, env, variants)
+    summary = summarise(bench_dir, definition, variants)
     system = bench_dir.parent.name
     report = format_report(name, summary, system)
     out = Path(root) / "bench"

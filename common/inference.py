@@ -136,6 +136,15 @@ class Gate:
         return benchmark.target_reached(self.value, {"target": self.target, "direction": self.direction})
 
 
+def peak_memory_mb() -> float:
+    """The process's peak resident memory (Linux reports KiB), or on CUDA the peak memory torch allocated."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 # --- the harness ------------------------------------------------------------------------------------------------
 def parse_args(description: str, argv=None) -> argparse.Namespace:
     """The command line every workload's serve.py accepts (run_and_time.sh passes these)."""
@@ -192,7 +201,7 @@ class InferenceRun:
                 raise SystemExit(f"error: USER_CONF {os.environ['USER_CONF']}: {error}") from None
         self.scenario = self.variant["scenario"]
         self.sut_config = loadgen.sut_config(definition, args.variant)
-        self.quality = definition["quality"]
+        self.quality = loadgen.variant_quality(definition, args.variant)
         self.seed, self.data_dir = args.seed, Path(args.data_dir)
         self.device = select_device(args.device)
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or self.default_threads()))
@@ -290,7 +299,7 @@ class InferenceRun:
             "status": status, "validity": detail.get("result_validity"), "accuracy_gate": accurate,
             "metric": self.variant["metric"], "value": value, "provenance_ms": round(self.provenance_s * 1e3, 1),
             "loadgen_run_ms": round(self.loadgen_seconds * 1e3, 1),
-            "harness_overhead_ms": round(self.harness_seconds * 1e3, 3)})
+            "harness_overhead_ms": round(self.harness_seconds * 1e3, 3), "peak_memory_mb": peak_memory_mb()})
         self.log.close()
         shown = f"{value:.6g}" if value is not None else "n/a"
         print(f"{self.variant_name}: {self.scenario} {detail.get('result_validity')}, {self.variant['metric']} "

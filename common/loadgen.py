@@ -59,7 +59,7 @@ SETTINGS = {
     "ttft_latency_ms": ({"*": "ttft_latency"}, _ms_to_ns, "requested_server_ttft_latency"),
     "tpot_latency_ms": ({"*": "tpot_latency"}, _ms_to_ns, "requested_server_tpot_latency"),
 }
-NOT_SETTINGS = {"scenario", "metric", "direction", "sut", "loadgen_overrides", "description"}
+NOT_SETTINGS = {"scenario", "metric", "direction", "sut", "loadgen_overrides", "description", "quality"}
 # What a submitter tunes to their system in either division, as MLPerf's user.conf does: the Server arrival rate
 # (which sets the Server result), the Offline query size and the SingleStream/MultiStream latency estimate
 # LoadGen plans with. Everything else (scenario, bounds, minimum duration and queries) is the benchmark's.
@@ -77,6 +77,17 @@ def tunable_attributes(scenario: str) -> set[str]:
 def sut_config(definition: dict, variant_name: str) -> dict:
     """serve.py's parameters of a variant: the definition's sut: with the variant's own sut: merged over it."""
     return {**(definition.get("sut") or {}), **(definition["performance"][variant_name].get("sut") or {})}
+
+
+def variant_quality(definition: dict, variant_name: str) -> dict:
+    """The quality a variant is held to: the definition's quality: with the variant's own quality: (its target,
+    its gates) merged over it; `gates` is always present ({log key: {target, direction}})."""
+    quality = dict(definition["quality"])
+    own = definition["performance"][variant_name].get("quality") or {}
+    gates = {**(quality.get("gates") or {}), **(own.get("gates") or {})}
+    quality.update({key: value for key, value in own.items() if key != "gates"})
+    quality["gates"] = gates
+    return quality
 
 
 def loadgen_settings(variant: dict) -> dict:

@@ -65,12 +65,15 @@ def inference_rules(common_rules: dict) -> dict:
     return {**common_rules, **logrules.load_rules("inference")}
 
 
-def key_rules(rules: dict, definition: dict, log_key: str) -> dict:
-    """The inference key rules, the checkpoint keys when the definition serves a checkpoint, a rule for every
-    LoadGen figure the log may repeat, and the definition's log_rules (merged key by key)."""
+def key_rules(rules: dict, definition: dict, log_key: str, gates: dict | None = None) -> dict:
+    """The inference key rules, the checkpoint keys when the definition serves a checkpoint, one per gate of the
+    variant (quality: gates:), a rule for every LoadGen figure the log may repeat, and the definition's log_rules
+    (merged key by key)."""
     keys = {log_key if key == QUALITY_KEY else key: dict(rule) for key, rule in rules["keys"].items()}
     if definition.get("checkpoint"):
         keys.update({key: dict(rule) for key, rule in rules["checkpoint_keys"].items()})
+    for key in gates or {}:
+        keys[key] = dict(rules["gate_key_rule"])
     for key in REPORTED_KEYS:
         keys.setdefault(key, dict(rules["reported_key_rule"]))
     for key, rule in (definition.get("log_rules") or {}).items():
@@ -93,6 +96,11 @@ class Variant:
     @property
     def log_key(self) -> str:
         return self.definition["quality"]["log_key"]
+
+    @property
+    def quality(self) -> dict:
+        """The quality this variant is held to: the definition's, with the variant's own target and gates."""
+        return loadgen.variant_quality(self.definition, self.name)
 
 
 # --- one benchmark folder: its variants -----------------------------------------------------------------------------
@@ -151,7 +159,7 @@ def _check_variant_safely(result, variant_dir, *args):
 
 def check_variant(result, variant_dir, root, code_root, system, definition, definitions, common_rules, smoke):
     settings = definition["performance"][result.variant]
-    quality = definition["quality"]
+    quality = loadgen.variant_quality(definition, result.variant)
     result.scenario, result.metric = settings["scenario"], settings["metric"]
     result.score_direction = settings["direction"]
     result.quality = {"metric": quality["metric"], "log_key": quality["log_key"], "target": quality["target"],
@@ -160,7 +168,7 @@ def check_variant(result, variant_dir, root, code_root, system, definition, defi
     rules = inference_rules(common_rules)
     variant = Variant(result.variant, settings, definition, training_definition(result, definition, definitions, smoke),
                       rules, system, root, smoke)
-    keys = key_rules(rules, definition, variant.log_key)
+    keys = key_rules(rules, definition, variant.log_key, quality["gates"])
     files = layout.result_files(result, variant_dir, root, extra_ok=_LoadgenFolders())
     layout.check_indices(result, files)
     warn_unpaired_loadgen_folders(result, variant_dir, root, {index for index, _ in files})
@@ -215,6 +223,7 @@ def check_run(run, result, variant: Variant, loadgen_dir: Path, division: str):
     check_sequence(run, variant)
     check_what_ran(run, variant, division)
     check_checkpoint(run, variant, division)
+    check_gates(run, variant)
     files = find_loadgen_files(run, loadgen_dir, variant.root)
     if files is not None:
         check_hashes(run, files, variant.root)
@@ -355,6 +364,19 @@ def check_checkpoint(run, variant: Variant, division: str):
             run.error(f"{key} {show(value)} does not meet the {training['name']} quality target "
                       f"({quality['direction']} to {quality['target']}): the checkpoint served is not a trained "
                       f"{training['name']} model", line_of(run, key))
+
+
+def check_gates(run, variant: Variant):
+    """Each gate of the variant (quality: gates:) meets the definition's target (never the target the log states)."""
+    for key, gate in variant.quality["gates"].items():
+        if key not in run.first:
+            continue  # the key rule reported it missing
+        value = run.value(key)
+        if not is_number(value):
+            run.error(f"{key} {show(value)} is not a number", line_of(run, key))
+        elif not definitions_lib.target_reached(value, gate):
+            run.error(f"{key} {show(value)} does not meet its gate ({gate['direction']} to {gate['target']}, "
+                      "benchmark.yaml)", line_of(run, key))
 
 
 def checkpoint_problem(record, training_benchmark: str) -> str | None:
@@ -587,7 +609,7 @@ def check_accuracy_run(run, files: dict[str, Path], variant: Variant, division: 
                         f"{len(reference)} and the log's accuracy_samples is {show(samples)}: the accuracy run answers "
                         "every sample of the query sample library once")
     agreement, wrong = loadgen.token_agreement(answers, reference)
-    log_key, quality = variant.log_key, variant.definition["quality"]
+    log_key, quality = variant.log_key, variant.quality
     logged = run.value(log_key)
     differing = f"samples answered otherwise: {show(wrong[:10])}{' ...' if len(wrong) > 10 else ''}" if wrong \
         else "every sample answered as expected"
@@ -655,10 +677,14 @@ def check_status_tells_the_truth(run, variant: Variant):
     validity = run.value("result_validity")
     if "result_validity" in run.first and validity != "VALID":
         reasons.append(f"the log's result_validity is {show(validity)}")
-    quality, value = variant.definition["quality"], run.value(variant.log_key)
+    quality, value = variant.quality, run.value(variant.log_key)
     if is_number(value) and not definitions_lib.target_reached(value, quality):
         reasons.append(f"the log's {variant.log_key} {show(value)} does not reach the target ({quality['direction']} "
                        f"to {quality['target']})")
+    for key, gate in quality["gates"].items():
+        gate_value = run.value(key)
+        if is_number(gate_value) and not definitions_lib.target_reached(gate_value, gate):
+            reasons.append(f"the log's {key} {show(gate_value)} does not meet its gate")
     key = variant.rules["checkpoint_quality_key"]
     gate = run.value(key)
     if variant.training and is_number(gate) and not definitions_lib.target_reached(gate, variant.training["quality"]):

@@ -125,10 +125,12 @@ def test_next_result_file_takes_the_lowest_free_index(tmp_path):
 # --- the narrow released-code hash ------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ALL_WORKLOADS)
 def test_code_hash_covers_what_a_run_executes_and_no_tooling(name):
-    files = {p.relative_to(REPO_ROOT).as_posix() for p in provenance.harness_files(
-        Path(benchmark.load(name)["directory"]))}
-    assert {"common/training.py", "common/mlperf_log.py", "common/runtime.py", "common/timed_run.sh",
-            "common/fetch.py", "common/provenance.py", "common/benchmark.py"} <= files
+    definition = benchmark.load(name)
+    files = {p.relative_to(REPO_ROOT).as_posix() for p in provenance.harness_files(Path(definition["directory"]))}
+    loop = {"common/inference.py", "common/loadgen.py"} if definition["kind"] == "inference" else \
+        {"common/training.py"}
+    assert loop | {"common/mlperf_log.py", "common/runtime.py", "common/timed_run.sh", "common/fetch.py",
+                   "common/provenance.py", "common/benchmark.py"} <= files
     assert not {f for f in files if f.startswith(("common/bench.py", "common/containers", "tasks", "docker/",
                                                    "submission_checker/"))}
 

@@ -128,6 +128,13 @@ def checkpoint_files(definition: dict, data_dir: Path) -> list[str]:
     """The checkpoint an inference definition serves (checkpoint.file, smoke's when smoke) and its lineage record
     <file>.json, relative to data_dir, where the container finds them (at /data; the host's CHECKPOINT is not
     passed on); DockerError when either is missing. A training definition serves none."""
+    if definition.get("model", {}).get("dir"):  # weights prepared by the workload's download_dataset.sh
+        records = sorted(p.relative_to(data_dir).as_posix() for p in (data_dir / definition["model"]["dir"]).glob(
+            "*/weights.json"))
+        if not records:
+            raise DockerError(f"{definition['name']} serves prepared weights, but {data_dir / definition['model']['dir']} "
+                              f"holds none: `invoke download {definition['name']}` prepares them")
+        return records
     if not definition.get("checkpoint"):
         return []
     checkpoint = definition["checkpoint"]["file"]
