@@ -37,19 +37,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     definition = benchmark.load(HERE, smoke=args.smoke)
     config = loadgen.sut_config(definition, args.variant)
-
-    class Run:  # what serve.load needs of an InferenceRun
-        data_dir, device = args.data_dir, torch.device("cpu")
-
-    Run.definition = definition
+    device = torch.device("cpu")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
-    tokenizer, base, record = load(Run)
-    model = served_model(base, config, Run.device)
+    tokenizer, base, record = load(definition, args.data_dir, device)
+    model = served_model(base, config, device)
     shakespeare = prompt_sets.shakespeare_tokens(tokenizer, args.data_dir)
-    if config["task"] == "long_context":
-        texts = prompt_sets.long_context_prompts(tokenizer, shakespeare, config["prompts"], config["context_tokens"])
-    else:
-        texts = prompt_sets.instruction_prompts(tokenizer, args.data_dir, config["prompts"])
+    texts = prompt_sets.query_prompts(tokenizer, args.data_dir, shakespeare, config)
     token_ids = prompt_sets.encode(tokenizer, texts)
     reference_answer(model, token_ids[0], config["output_tokens"])  # warm-up, as LoadGen's first query also is
     latencies, tokens = [], 0

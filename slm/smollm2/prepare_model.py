@@ -111,6 +111,8 @@ def make(definition: dict, data_dir: Path, source: str) -> Path:
         verify(folder)
         print(f"weights {folder}: every file has its recorded sha256")
         return folder
+    if folder.exists():
+        raise WeightsError(f"{folder} exists without {RECORD} (an interrupted preparation?): remove it")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -156,8 +158,6 @@ def make(definition: dict, data_dir: Path, source: str) -> Path:
             path.chmod(0o644)  # safetensors writes 0600; a container's unprivileged user must read the weights
         staged.chmod(0o755)
         (staged / RECORD).write_text(json.dumps({**origin, "files": files}, indent=2) + "\n")
-        if folder.exists():
-            raise WeightsError(f"{folder} exists without {RECORD} (an interrupted preparation?): remove it")
         staged.rename(folder)
     print(f"weights ({source}) prepared in {folder}")
     return folder

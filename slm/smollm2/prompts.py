@@ -44,6 +44,13 @@ def long_context_prompts(tokenizer, tokens: list[int], count: int, context_token
             for s in starts]
 
 
+def query_prompts(tokenizer, data_dir: Path, shakespeare: list[int], sut_config: dict) -> list[str]:
+    """The query sample library of a variant's sut: config (task long_context or instruct)."""
+    if sut_config["task"] == "long_context":
+        return long_context_prompts(tokenizer, shakespeare, sut_config["prompts"], sut_config["context_tokens"])
+    return instruction_prompts(tokenizer, data_dir, sut_config["prompts"])
+
+
 def perplexity_tokens(tokens: list[int], count: int) -> list[int]:
     return tokens[:count]
 

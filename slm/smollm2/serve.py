@@ -61,19 +61,19 @@ def native_bf16(device: torch.device) -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def load(run):
+def load(definition: dict, data_dir: Path, device):
     """(tokenizer, fp32 model, record): the prepared weights, every file checked against its recorded sha256."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
         source = prepare_model.source_name()
-        folder = prepare_model.model_dir(run.definition, run.data_dir, source)
+        folder = prepare_model.model_dir(definition, data_dir, source)
         record = prepare_model.verify(folder)
     except prepare_model.WeightsError as error:
         raise SystemExit(f"error: {error}") from None
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).to(run.device).eval()
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).to(device).eval()
     seconds = time.perf_counter() - start
     return tokenizer, model, {**record, "folder": folder.name, "load_seconds": round(seconds, 3),
                               "parameters": sum(p.numel() for p in model.parameters())}
@@ -96,7 +96,7 @@ def served_model(base, sut_config: dict, device):
 def main(argv=None) -> int:
     run = InferenceRun.from_command_line(__doc__, HERE, argv)
     sut_config = run.sut_config
-    tokenizer, base, record = load(run)
+    tokenizer, base, record = load(run.definition, run.data_dir, run.device)
     run.log_event("model", record)
 
     if sut_config["dtype"] == "bfloat16":
@@ -113,11 +113,7 @@ def main(argv=None) -> int:
                                         "peak_memory_mb": peak_memory_mb()})
 
     shakespeare = prompt_sets.shakespeare_tokens(tokenizer, run.data_dir)
-    if sut_config["task"] == "long_context":
-        texts = prompt_sets.long_context_prompts(tokenizer, shakespeare, sut_config["prompts"],
-                                                 sut_config["context_tokens"])
-    else:
-        texts = prompt_sets.instruction_prompts(tokenizer, run.data_dir, sut_config["prompts"])
+    texts = prompt_sets.query_prompts(tokenizer, run.data_dir, shakespeare, sut_config)
     token_ids = prompt_sets.encode(tokenizer, texts)
     run.log_event("prompt_set", {"task": sut_config["task"], **prompt_sets.fingerprint(texts, token_ids)})
 
