@@ -16,6 +16,13 @@ fetch of that file deletes such partials unless a live download holds them (an f
 
     python -m common.fetch download <workload> [--data-dir DIR]
     python -m common.fetch verify <workload> [--data-dir DIR]
+
+Synthetic stand-ins. A dataset that cannot be reached from a machine (Speech Commands and Visual Wake Words
+from ours) may declare `dataset.synthetic: {directory, generator, description}`: the workload's generator script
+writes a corpus in the real dataset's on-disk layout under DATA_DIR/<directory>, with a `SHA256SUMS` file
+(`<sha256>  <relative path>` per file). With SYNTHETIC_DATA=1 (or --synthetic) `download` runs the generator and
+`verify` checks every file SHA256SUMS lists; a run then logs `<directory>/SHA256SUMS` as its dataset, which is
+never the benchmark's dataset, so the checker refuses the result in every division.
 """
 from __future__ import annotations
 
@@ -41,6 +48,8 @@ except ImportError:  # not POSIX: stale partials are recognised by their age alo
 
 CHUNK = 1 << 20
 MIRROR_ENV = "DATASET_MIRROR"
+SYNTHETIC_ENV = "SYNTHETIC_DATA"
+SYNTHETIC_SUMS = "SHA256SUMS"
 DATA_DIR_ENV = "DATA_DIR"
 PARTIAL_SUFFIX = ".part"
 PARTIAL_MIN_AGE_S = 2.0  # a partial this young may belong to a download that has not locked it yet, or just closed it
@@ -266,15 +275,71 @@ def verify_file(entry: dict, data_dir: Path) -> str:
     return actual
 
 
+def synthetic_requested() -> bool:
+    """SYNTHETIC_DATA=1 in the environment: use the definition's synthetic stand-in instead of its dataset."""
+    return os.environ.get(SYNTHETIC_ENV, "0") == "1"
+
+
+def synthetic_spec(definition: dict) -> dict:
+    """The definition's dataset.synthetic block, or one sentence saying the benchmark has none."""
+    spec = definition["dataset"].get("synthetic")
+    if not spec:
+        raise DatasetError(f"{definition['name']} has no synthetic stand-in dataset (dataset.synthetic); unset "
+                           f"{SYNTHETIC_ENV}")
+    return spec
+
+
+def generate_synthetic(definition: dict, data_dir: Path, smoke: bool = False) -> Path:
+    """Run the workload's generator (an argument list, no shell): it writes DATA_DIR/<directory> and its
+    SHA256SUMS. Returns the corpus directory, verified."""
+    import subprocess
+
+    spec = synthetic_spec(definition)
+    script = Path(definition["directory"]) / spec["generator"]
+    command = [sys.executable, str(script), "--data-dir", str(data_dir)] + (["--smoke"] if smoke else [])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(benchmark.REPO_ROOT),
+                                                                       os.environ.get("PYTHONPATH")]))}
+    if subprocess.run(command, env=env).returncode != 0:
+        raise DatasetError(f"the synthetic-data generator {script} failed (its message is above)")
+    verify_synthetic(definition, data_dir)
+    return Path(data_dir) / spec["directory"]
+
+
+def verify_synthetic(definition: dict, data_dir: Path) -> dict[str, str]:
+    """Check every file the synthetic corpus's SHA256SUMS lists; returns {<directory>/SHA256SUMS: its sha256}
+    (what a run logs as its dataset)."""
+    spec = synthetic_spec(definition)
+    root = Path(data_dir).joinpath(*relative_parts({"path": spec["directory"]}))
+    sums = root / SYNTHETIC_SUMS
+    if not sums.is_file():
+        raise DatasetError(f"synthetic dataset {root} has no {SYNTHETIC_SUMS}: run download_dataset.sh with "
+                           f"{SYNTHETIC_ENV}=1 (it runs {spec['generator']}) first")
+    try:
+        lines = sums.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"cannot read {sums}: {getattr(error, 'strerror', None) or error}") from None
+    for lineno, line in enumerate(lines, 1):
+        match = re.fullmatch(r"([0-9a-f]{64})  (.+)", line)
+        if not match:
+            raise DatasetError(f"{sums}:{lineno}: not a '<sha256>  <path>' line")
+        verify_file({"path": f"{spec['directory']}/{match[2]}", "sha256": match[1]}, data_dir)
+    if not lines:
+        raise DatasetError(f"{sums} lists no file")
+    return {f"{spec['directory']}/{SYNTHETIC_SUMS}": sha256_of(sums)}
+
+
 def download(definition: dict, data_dir: Path | None = None, mirror: str | None = None, progress: bool = True):
     data_dir = Path(data_dir or default_data_dir())
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV)
     return [fetch_file(entry, data_dir, mirror, progress) for entry in definition["dataset"]["files"]]
 
 
-def verify(definition: dict, data_dir: Path | None = None) -> dict[str, str]:
-    """Check every dataset file of a definition; returns {relative path: sha256}."""
+def verify(definition: dict, data_dir: Path | None = None, synthetic: bool = False) -> dict[str, str]:
+    """Check every dataset file of a definition (or, with synthetic=True, its synthetic stand-in); returns
+    {relative path: sha256}."""
     data_dir = Path(data_dir or default_data_dir())
+    if synthetic:
+        return verify_synthetic(definition, data_dir)
     return {entry["path"]: verify_file(entry, data_dir) for entry in definition["dataset"]["files"]}
 
 
@@ -287,6 +352,9 @@ def main(argv=None) -> int:
     parser.add_argument("action", choices=["download", "verify"])
     parser.add_argument("workload", help="benchmark name or workload directory")
     parser.add_argument("--data-dir", type=Path, default=None, help=f"default: ${DATA_DIR_ENV} or <repo>/data")
+    parser.add_argument("--synthetic", action="store_true", default=synthetic_requested(),
+                        help=f"the definition's synthetic stand-in dataset (default: ${SYNTHETIC_ENV}=1)")
+    parser.add_argument("--smoke", action="store_true", help="with --synthetic: the small corpus the tests use")
     args = parser.parse_args(argv)
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
@@ -295,7 +363,15 @@ def main(argv=None) -> int:
     try:
         definition = benchmark.load(args.workload)
         data_dir = Path(args.data_dir or default_data_dir())
-        if args.action == "download":
+        if args.synthetic and args.action == "download":
+            root = generate_synthetic(definition, data_dir, smoke=args.smoke)
+            print(f"{definition['name']}: synthetic stand-in dataset written and verified in {root} (never valid "
+                  f"for a submission)")
+        elif args.synthetic:
+            verify_synthetic(definition, data_dir)
+            print(f"{definition['name']}: synthetic stand-in dataset verified in "
+                  f"{data_dir / synthetic_spec(definition)['directory']} (never valid for a submission)")
+        elif args.action == "download":
             fetched = download(definition, data_dir, progress=sys.stderr.isatty())
             print(f"{definition['name']}: {sum(fetched)} file(s) downloaded, "
                   f"{len(fetched) - sum(fetched)} already present, all verified in {data_dir}")

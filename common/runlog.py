@@ -45,11 +45,13 @@ def exit_now(code: int) -> None:
 
 
 def open_run_log(definition: dict, data_dir: Path, log_file: Path | None, seed: int,
-                 is_main: bool = True) -> tuple[MLPerfLogger, float]:
+                 is_main: bool = True, synthetic: bool = False) -> tuple[MLPerfLogger, float]:
     """Verify the dataset (before the log exists, so a missing or corrupt file leaves no log behind), create the
     log and write the initialisation preamble up to provenance. Returns the log and the seconds provenance took
-    (once per run, before run_start: untimed). Raises fetch.DatasetError or mlperf_log.LogFileError."""
-    dataset_sha256 = fetch.verify(definition, data_dir) if is_main else {}
+    (once per run, before run_start: untimed). Raises fetch.DatasetError or mlperf_log.LogFileError.
+    synthetic=True: the definition's synthetic stand-in is verified and logged as the dataset (`synthetic_dataset`
+    names it), which the checker never accepts."""
+    dataset_sha256 = fetch.verify(definition, data_dir, synthetic=synthetic) if is_main else {}
     log = MLPerfLogger(log_file, enabled=is_main)
     log.start(constants.INIT_START)
     log.event(constants.SUBMISSION_BENCHMARK, definition["name"])
@@ -63,8 +65,10 @@ def open_run_log(definition: dict, data_dir: Path, log_file: Path | None, seed: 
     log.event(constants.SEED, seed)
     if definition["smoke"]:
         log.event("smoke_configuration", True)
+    if synthetic:
+        log.event("synthetic_dataset", definition["dataset"]["synthetic"]["directory"])
     t0 = time.perf_counter()
     if is_main:
-        evict_from_page_cache(data_dir / entry["path"] for entry in definition["dataset"]["files"])
+        evict_from_page_cache(data_dir / path for path in dataset_sha256)
         log.event("provenance", provenance.collect(Path(definition["directory"]), dataset_sha256))
     return log, time.perf_counter() - t0

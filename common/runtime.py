@@ -36,6 +36,9 @@ def parse_args(description: str, argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default=os.environ.get("DEVICE"), help="cuda, mps or cpu (default: best available)")
     parser.add_argument("--count-flops", type=Path, default=None, metavar="JSON",
                         help="count the model FLOPs of the first training step into JSON, then exit (invoke bench)")
+    parser.add_argument("--synthetic-data", action="store_true", default=os.environ.get("SYNTHETIC_DATA") == "1",
+                        help="train on the definition's synthetic stand-in dataset (never a valid result; "
+                             "default: SYNTHETIC_DATA=1)")
     parser.add_argument("--save-model", type=Path, default=os.environ.get("SAVE_MODEL") or None, metavar="PT",
                         help="after the run, save the model and its lineage here (inference benchmarks serve it)")
     return parser.parse_args(argv)

@@ -10,7 +10,8 @@
 # <results>/<submitter>/results/<system>/<benchmark>/result_<i>.txt, see common/results.py; RESULTS_DIR sets
 # <results>), SMOKE=1 (tiny test configuration), DEVICE (cuda|mps|cpu), NPROC (processes per node, default 1),
 # NNODES / NODE_RANK / MASTER_ADDR / MASTER_PORT (multi-node torchrun), PYTHON (interpreter, default python3),
-# SAVE_MODEL (training: save the trained model and its lineage there), VARIANT (inference: run this variant only;
+# SAVE_MODEL (training: save the trained model and its lineage there), SYNTHETIC_DATA=1 (training: the definition's
+# synthetic stand-in dataset, for data this machine cannot reach; never a valid result), VARIANT (inference: run this variant only;
 # LOGFILE needs it). train.py / serve.py verify the dataset (sha256 of every file) before the log file exists and
 # refuse a log file that exists.
 set -euo pipefail
@@ -80,6 +81,7 @@ echo "STARTING TIMING RUN AT $start_fmt"
 
 args=(--seed "$SEED" --data-dir "$DATA_DIR" --log-file "$LOGFILE" "${smoke_flag[@]}")
 [ -n "${DEVICE:-}" ] && args+=(--device "$DEVICE")
+[ "${SYNTHETIC_DATA:-0}" = 1 ] && args+=(--synthetic-data)
 
 set +e  # a failed run still prints ENDING TIMING RUN and its exit code
 if [ "$NPROC" -gt 1 ] || [ "$NNODES" -gt 1 ]; then

@@ -59,6 +59,8 @@ class TrainingRun:
         self.quality = definition["quality"]
         self.model_config = definition["model"]
         self.seed, self.data_dir, self.flop_probe = args.seed, Path(args.data_dir), args.count_flops
+        # SYNTHETIC_DATA=1: train.py reads the definition's synthetic stand-in (dataset.synthetic.directory)
+        self.synthetic_data = bool(args.synthetic_data)
         self.log_file, self.save_model_path = args.log_file, args.save_model
         self.last_metric = None      # the last evaluation's value (recorded in a saved checkpoint)
         self.dist, self.device = init_distributed(args.device)
@@ -80,7 +82,7 @@ class TrainingRun:
 
         self.log, self.provenance_s = open_run_log(definition, self.data_dir,
                                                    None if self.flop_probe else args.log_file, self.seed,
-                                                   self.dist.is_main)
+                                                   self.dist.is_main, synthetic=self.synthetic_data)
         # Energy counters of this node (RAPL packages, NVML GPUs), read by rank 0 at run_start and run_stop.
         self.energy = EnergyMeter() if self.dist.is_main and not self.flop_probe else None
 

@@ -108,6 +108,11 @@ def check_provenance(run, definition, division):
         return
     expected = {entry["path"]: entry["sha256"] for entry in (definition.get("dataset") or {}).get("files", [])}
     logged = record["dataset_sha256"]
+    synthetic = ((definition.get("dataset") or {}).get("synthetic") or {}).get("directory")
+    if synthetic and any(path == synthetic or path.startswith(synthetic + "/") for path in logged):
+        run.error(f"provenance: the run trained on the synthetic stand-in dataset {synthetic}, not on "
+                  f"{definition['dataset']['name']}: a result on synthetic data is never valid", lineno)
+        return
     for path in sorted(set(expected) | set(logged)):
         if path not in logged:
             run.error(f"provenance: dataset file {path} was not verified (no sha256 logged)", lineno)

@@ -19,15 +19,27 @@ def mirror_dir() -> Path:
     return Path(os.environ.get("DATASET_MIRROR") or REPO_ROOT.parent / "shared" / "datasets")
 
 
+def uses_synthetic_data(name: str) -> bool:
+    """True for a workload whose dataset the mirror lacks (it cannot be reached from here) and which declares a
+    synthetic stand-in (dataset.synthetic): its tests run on the generator's small corpus, SYNTHETIC_DATA=1."""
+    definition = benchmark.load(name)
+    return bool(definition["dataset"].get("synthetic")) and not all(
+        (mirror_dir() / entry["path"]).is_file() for entry in definition["dataset"]["files"])
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
-    """Every workload's dataset, fetched once from the mirror through the same code download_dataset.sh uses."""
+    """Every workload's dataset, fetched once from the mirror through the same code download_dataset.sh uses
+    (or, for a dataset the mirror lacks, the small synthetic stand-in its generator writes)."""
     mirror = mirror_dir()
     if not mirror.is_dir():
         pytest.fail(f"dataset mirror {mirror} not found: set DATASET_MIRROR to the offline mirror")
     root = tmp_path_factory.mktemp("data")
     for name in benchmark.workload_dirs():
-        fetch.download(benchmark.load(name), root, mirror=str(mirror), progress=False)
+        if uses_synthetic_data(name):
+            fetch.generate_synthetic(benchmark.load(name), root, smoke=True)
+        else:
+            fetch.download(benchmark.load(name), root, mirror=str(mirror), progress=False)
     return root
 
 
@@ -36,7 +48,8 @@ def run_workload(name: str, seed: int, data_dir: Path, log_file: Path, nproc: in
     """One run through the workload's own run_and_time.sh, exactly as a submitter starts it."""
     script = Path(benchmark.load(name)["directory"]) / "run_and_time.sh"
     env = {**os.environ, "PYTHON": sys.executable, "DATA_DIR": str(data_dir), "LOGFILE": str(log_file),
-           "NPROC": str(nproc), "SMOKE": "1" if smoke else "0", "OMP_NUM_THREADS": "1", **(extra_env or {})}
+           "NPROC": str(nproc), "SMOKE": "1" if smoke else "0", "OMP_NUM_THREADS": "1",
+           "SYNTHETIC_DATA": "1" if uses_synthetic_data(name) else "0", **(extra_env or {})}
     return subprocess.run(["bash", str(script), str(seed)], env=env, capture_output=True, text=True, timeout=600)
 
 

@@ -345,3 +345,62 @@ def test_a_source_larger_than_the_definition_says_is_refused(tmp_path, monkeypat
     with pytest.raises(fetch.DatasetError, match="more than the 4 bytes of the definition"):
         fetch.fetch_file(entry, data, "https://mirror.invalid/", progress=False)
     assert Endless.served == fetch.CHUNK and list((data / "sub").iterdir()) == []
+
+
+# --- synthetic stand-in datasets (dataset.synthetic) ------------------------------------------------------------
+GENERATOR = '''
+import argparse, hashlib, pathlib
+parser = argparse.ArgumentParser()
+parser.add_argument("--data-dir", type=pathlib.Path, required=True)
+parser.add_argument("--smoke", action="store_true")
+args = parser.parse_args()
+root = args.data_dir / "corpus_synthetic"
+(root / "yes").mkdir(parents=True, exist_ok=True)
+count = 2 if args.smoke else 5
+for i in range(count):
+    (root / "yes" / f"clip_{i}.txt").write_text(f"clip {i}")
+lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}"
+         for p in sorted((root / "yes").iterdir())]
+(root / "SHA256SUMS").write_text("\\n".join(lines) + "\\n")
+'''
+
+
+def _synthetic_definition(tmp_path: Path) -> dict:
+    workload = tmp_path / "workload"
+    workload.mkdir()
+    (workload / "make_corpus.py").write_text(GENERATOR)
+    return {"name": "kws_like", "directory": str(workload),
+            "dataset": {"name": "real-corpus", "files": [{"path": "corpus/real.tar.gz", "sha256": "0" * 64}],
+                        "synthetic": {"directory": "corpus_synthetic", "generator": "make_corpus.py",
+                                      "description": "a stand-in"}}}
+
+
+def test_a_synthetic_corpus_is_generated_verified_and_logged_as_itself(tmp_path):
+    definition, data = _synthetic_definition(tmp_path), tmp_path / "data"
+    root = fetch.generate_synthetic(definition, data, smoke=True)
+    assert sorted(p.name for p in (root / "yes").iterdir()) == ["clip_0.txt", "clip_1.txt"]
+    logged = fetch.verify(definition, data, synthetic=True)
+    sums = root / "SHA256SUMS"
+    assert logged == {"corpus_synthetic/SHA256SUMS": hashlib.sha256(sums.read_bytes()).hexdigest()}
+    with pytest.raises(fetch.DatasetError, match="real.tar.gz is missing"):
+        fetch.verify(definition, data)  # without the flag, the real dataset is what is verified
+
+    (root / "yes" / "clip_1.txt").write_text("changed")
+    with pytest.raises(fetch.DatasetError, match=r"checksum mismatch for .*clip_1.txt"):
+        fetch.verify(definition, data, synthetic=True)
+
+
+@pytest.mark.parametrize("line", ["0" * 64 + "  ../../etc/passwd", "0" * 64 + "  /etc/passwd", "not a line"])
+def test_a_synthetic_sums_file_cannot_name_a_file_outside_its_corpus(tmp_path, line):
+    definition, data = _synthetic_definition(tmp_path), tmp_path / "data"
+    (data / "corpus_synthetic").mkdir(parents=True)
+    (data / "corpus_synthetic" / "SHA256SUMS").write_text(line + "\n")
+    with pytest.raises(fetch.DatasetError, match="not a relative path|not a '<sha256>  <path>' line"):
+        fetch.verify(definition, data, synthetic=True)
+
+
+def test_synthetic_data_without_a_stand_in_is_one_sentence(tmp_path):
+    definition = _synthetic_definition(tmp_path)
+    del definition["dataset"]["synthetic"]
+    with pytest.raises(fetch.DatasetError, match="has no synthetic stand-in dataset"):
+        fetch.verify(definition, tmp_path, synthetic=True)

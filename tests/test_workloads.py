@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from common import benchmark
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, uses_synthetic_data
 
 WORKLOADS = sorted(name for name in benchmark.workload_dirs() if benchmark.load(name)["kind"] == "training")
 # (inference workloads have their own contract: tests/test_inference.py)
@@ -99,7 +99,12 @@ def test_smoke_run_log_is_complete_and_valid(name, smoke_logs):
     prov = by_key["provenance"]["value"]
     for field in PROVENANCE_FIELDS:
         assert field in prov, f"provenance lacks {field}"
-    assert prov["dataset_sha256"] == {f["path"]: f["sha256"] for f in definition["dataset"]["files"]}
+    if uses_synthetic_data(name):  # the stand-in corpus is the logged dataset, and the log says it is synthetic
+        directory = definition["dataset"]["synthetic"]["directory"]
+        assert list(prov["dataset_sha256"]) == [f"{directory}/SHA256SUMS"] and by_key["synthetic_dataset"]["value"] == directory
+    else:
+        assert prov["dataset_sha256"] == {f["path"]: f["sha256"] for f in definition["dataset"]["files"]}
+        assert "synthetic_dataset" not in by_key
     assert re.fullmatch(r"[0-9a-f]{64}", prov["code"]["workload_sha256"])
     assert prov["packages"]["versions"]["torch"].startswith("2.15.0")
     assert prov["hardware"]["cpu_count"] >= 1
