@@ -83,7 +83,10 @@ class EvalRules:
     """The quality evals of one log, checked as the log streams by (so a log of any length is checked whole in
     bounded memory): each a number; a positive integer `step`, later than the eval before (the same step twice is a
     repeat); on the definition's cadence (every quality.eval_every_steps and at quality.max_steps, never after
-    max_steps; a definition without eval_every_steps evaluates at any step up to max_steps); samples_count = step x
+    max_steps; a definition without eval_every_steps evaluates at any step up to max_steps; a run whose logged
+    global_batch_size differs from the definition's, as the open division may, keeps the same cadence in training
+    samples: an eval at the first step that reaches each multiple of eval_every_steps x the definition's batch,
+    none after the step that reaches max_steps x that batch, as MLPerf evaluates every so many samples); samples_count = step x
     the logged global_batch_size, and epoch_num = samples_count // train_samples where both are logged (the numbers
     the convergence test reads cannot be forged alone); at most quality.max_evaluations evals."""
 
@@ -93,6 +96,7 @@ class EvalRules:
         self.every, self.max_steps = quality.get("eval_every_steps"), quality.get("max_steps")
         self.most = quality.get("max_evaluations")
         self.needs_batch = "global_batch_size" in (definition.get("hyperparameters") or {})
+        self.definition_batch = (definition.get("hyperparameters") or {}).get("global_batch_size")
         allowed = logrules.KEEP_EVALS
         if self.max_steps:
             allowed = self.max_steps // self.every + 1 if self.every else self.max_steps
@@ -132,8 +136,7 @@ class EvalRules:
                           f"{show(self.previous[1])} (line {self.previous[0]}): steps go back", lineno)
             return
         self.previous = (lineno, step)
-        if (self.max_steps and step > self.max_steps) or (self.every and step % self.every and
-                                                          step != self.max_steps):
+        if self._off_cadence(step):
             self.n_off += 1
             if len(self.off) < 5:
                 self.off.append((lineno, step))
@@ -148,6 +151,22 @@ class EvalRules:
             self._count("epochs", lineno, lambda: f"epoch_num {show(metadata['epoch_num'])} is not samples_count "
                                                   f"{show(expected)} // train_samples {self.train_samples} = "
                                                   f"{show(expected // self.train_samples)}")
+
+    def _off_cadence(self, step: int) -> bool:
+        """Whether an eval after this step is off the definition's cadence (in steps, or in samples when the run's
+        batch is not the definition's)."""
+        if self.batch is None or not is_count(self.definition_batch) or self.batch == self.definition_batch:
+            return bool((self.max_steps and step > self.max_steps) or
+                        (self.every and step % self.every and step != self.max_steps))
+        done, before = step * self.batch, (step - 1) * self.batch  # samples after this step, and before it
+        last = self.max_steps * self.definition_batch if self.max_steps else None
+        if last is not None and before >= last:
+            return True  # after the step that reached max_steps' samples
+        reaches_last = last is not None and done >= last
+        if not self.every:
+            return False
+        period = self.every * self.definition_batch
+        return not (done // period > before // period or reaches_last)
 
     def _count(self, kind, lineno, message):
         """One more eval with this kind of problem; the message (a callable) is written for the first only."""
