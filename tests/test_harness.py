@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,7 +44,8 @@ def test_train_py_keeps_only_the_loop(name):
                      "all_reduce_sum(block_loss", "eval_every_steps", "ctx.shutdown", "DistributedDataParallel"):
         assert repeated not in source, f"{name}/train.py still does {repeated} itself"
     main = source[source.index("def main("):source.index('if __name__ == "__main__":')]
-    assert "TrainingRun.from_command_line(" in main and "return run.finish(model)" in main
+    # run.finish gets the evaluated model (the trained one, or its EMA copy where that is what is scored)
+    assert "TrainingRun.from_command_line(" in main and re.search(r"return run\.finish\((model|ema)\)", main)
     assert len(main.splitlines()) <= 45, f"{name}: main() has {len(main.splitlines())} lines"
 
 

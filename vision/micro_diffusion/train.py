@@ -113,6 +113,28 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: f
         e.lerp_(p, 1 - d)
 
 
+def evaluation_inputs(test_images: torch.Tensor, cfg: dict, hp: dict, device):
+    """The evaluation network (refused unless its weights have the pinned sha256), the test images' feature
+    Gaussian (computed once, before the clock starts) and the denoising loss's fixed inputs."""
+    evaluator = load_evaluator(cfg["evaluator"]).to(device)
+    reference = gaussian(feature_moments(evaluator, test_images.to(device)).cpu())
+    probe = denoising_probe(test_images, hp["eval_denoising_images"], cfg["diffusion"]["timesteps"],
+                            hp["eval_denoising_seed"])
+    return evaluator, reference, probe
+
+
+def make_optimizer(model: torch.nn.Module, hp: dict) -> torch.optim.AdamW:
+    return torch.optim.AdamW(model.parameters(), lr=hp["opt_base_learning_rate"],
+                             betas=(hp["opt_adamw_beta_1"], hp["opt_adamw_beta_2"]),
+                             eps=hp["opt_adamw_epsilon"], weight_decay=hp["opt_adamw_weight_decay"])
+
+
+def log_denoising_loss(run, value: float) -> None:
+    """The held-out denoising loss, logged beside each evaluation of the metric (a diagnostic, not the score)."""
+    run.log.event("eval_denoising_loss", value,
+                  metadata={"epoch_num": run.epoch_num(), "samples_count": run.samples, "step": run.steps_done})
+
+
 def main(argv=None) -> int:
     run = TrainingRun.from_command_line(__doc__, HERE, argv)
     hp, quality, cfg, device = run.hyperparameters, run.quality, run.model_config, run.device
@@ -120,18 +142,12 @@ def main(argv=None) -> int:
     train_images, _, test_images, _ = load_fashion_mnist(run.definition, run.data_dir)  # labels are not used
     if quality.get("eval_max_images"):  # smoke configuration only: a slice of the test set
         test_images = test_images[:quality["eval_max_images"]]
-    evaluator = load_evaluator(cfg["evaluator"]).to(device)  # refuses weights whose sha256 is not the pinned one
-    reference = gaussian(feature_moments(evaluator, test_images.to(device)).cpu())  # test statistics, once
-    probe = denoising_probe(test_images, hp["eval_denoising_images"], cfg["diffusion"]["timesteps"],
-                            hp["eval_denoising_seed"])
+    evaluator, reference, probe = evaluation_inputs(test_images, cfg, hp, device)
     x_train = to_model_range(train_images)
-
     model = UNet(UNetConfig(**cfg["unet"])).to(device)
     diffusion = Diffusion(DiffusionConfig(**cfg["diffusion"]))
     ema = copy.deepcopy(model).requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=hp["opt_base_learning_rate"],
-                                  betas=(hp["opt_adamw_beta_1"], hp["opt_adamw_beta_2"]),
-                                  eps=hp["opt_adamw_epsilon"], weight_decay=hp["opt_adamw_weight_decay"])
+    optimizer = make_optimizer(model, hp)
     ddp_model = run.distributed(model)
     # One generator, the same on every rank: the permutation of the training set each epoch, then each step's
     # timesteps and noise for the whole global batch (each rank keeps its slice: N processes compute what 1 would).
@@ -159,9 +175,7 @@ def main(argv=None) -> int:
         if run.eval_due():
             fid, denoising_loss = evaluate(ema, diffusion, evaluator, reference, probe, hp, quality["eval_batch"],
                                            run.seed, run.dist, device)
-            run.log.event("eval_denoising_loss", denoising_loss,
-                          metadata={"epoch_num": run.epoch_num(), "samples_count": run.samples,
-                                    "step": run.steps_done})
+            log_denoising_loss(run, denoising_loss)
             run.eval_result(fid)
     return run.finish(ema)
 
