@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
 from common import benchmark  # noqa: E402
-from train import read_ratings, roc_auc  # noqa: E402
+from common.movielens import read_ratings, roc_auc  # noqa: E402
 
 GRID = (1, 2, 5, 10, 25, 50)
 

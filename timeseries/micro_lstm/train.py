@@ -122,10 +122,7 @@ def main(argv=None) -> int:
         torch.nn.utils.clip_grad_norm_(model.parameters(), hp["opt_gradient_clip_norm"])
         optimizer.step()
         run.step_done(loss)
-        if run.eval_due():
-            # Validation MSE is logged for the record only: no decision of the run depends on it.
-            val_mse = evaluate(model, data["val"], length, horizon, run.dist, device, quality["eval_batch"])
-            run.log.event("val_mse", val_mse, metadata={"epoch_num": run.epoch_num(), "step": run.steps_done})
+        if run.eval_due():  # the validation months served recipe choices (README section 4), not this loop
             run.eval_result(evaluate(model, data["test"], length, horizon, run.dist, device, quality["eval_batch"]))
     return run.finish(model)
 

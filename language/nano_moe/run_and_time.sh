@@ -1,0 +1,5 @@
+#!/bin/bash
+# Time one nano_moe training run: ./run_and_time.sh <seed>. Environment variables: see common/timed_run.sh.
+BENCHMARK=nano_moe
+WORKLOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$WORKLOAD_DIR/../../common/timed_run.sh"
