@@ -8,6 +8,10 @@ keeps only its model, its query samples and how it answers them. The counterpart
     return run.serve(sut, total_samples=len(prompts), reference=full_recompute_answer,
                      gates=[Gate("checkpoint_val_loss", loss, target, "minimize")])
 
+An agent workload answers with text and is graded (exact match, or its code run against the task's tests):
+`run.serve(sut, total_samples, grade=grade)` with grade(index, answer_text) -> grading.Grade; the accuracy is
+the mean grade and reference_outputs.json holds each sample's grade bound to the sha256 of its answer.
+
     if __name__ == "__main__":
         exit_now(main())
 
@@ -22,8 +26,10 @@ The log (after the preamble of common/runlog.py):
 
     inference_variant, loadgen_scenario, loadgen_settings, sut_config, (the workload's events, e.g. checkpoint),
     accuracy_samples, performance_sample_count, init_stop
-    eval_start, <gate events>, <quality.log_key> (token agreement), eval_stop            (accuracy run, untimed)
-    run_start, result_validity, result_* (LoadGen's figures), loadgen_files, energy, run_stop {status}
+    eval_start, <gate events>, <quality.log_key> (token agreement or mean grade), [sut_statistics], eval_stop
+                                                                                         (accuracy run, untimed)
+    run_start, result_validity, result_* (LoadGen's figures), [sut_statistics], loadgen_files, energy,
+    run_stop {status}
 """
 from __future__ import annotations
 
@@ -39,7 +45,7 @@ from pathlib import Path
 
 import torch
 
-from common import benchmark, fetch, loadgen
+from common import benchmark, fetch, grading, loadgen
 from common.energy import EnergyMeter
 from common.mlperf_log import LogFileError, MLPerfLogger, constants
 from common.runlog import exit_now, open_run_log  # noqa: F401  (exit_now: serve.py imports it from here)
@@ -74,12 +80,17 @@ class Query:
         _HarnessClock.seconds += time.perf_counter() - t0
 
     def complete(self, tokens) -> None:
+        """Answer with tokens (int32 each) or, an agent's answer, with text (sent as UTF-8 bytes)."""
         import mlperf_loadgen as lg
 
         t0 = time.perf_counter()
-        data = _int32_bytes(tokens)  # LoadGen copies the bytes (accuracy run) before QuerySamplesComplete returns
+        if isinstance(tokens, str):
+            data, count = array.array("B", tokens.encode("utf-8")), 0
+        else:
+            data = _int32_bytes(tokens)  # LoadGen copies the bytes (accuracy run) before QuerySamplesComplete returns
+            count = len(data)
         lg.QuerySamplesComplete([lg.QuerySampleResponse(self.id, data.buffer_info()[0], len(data) * data.itemsize,
-                                                        len(data))])
+                                                        count)])
         _HarnessClock.seconds += time.perf_counter() - t0
 
 
@@ -96,7 +107,7 @@ class _BareQuery(Query):
         _int32_bytes(tokens)  # the same conversion cost as a real answer
 
     def complete(self, tokens) -> None:
-        self.tokens = len(_int32_bytes(tokens))
+        self.tokens = 0 if isinstance(tokens, str) else len(_int32_bytes(tokens))
 
 
 def _int32_bytes(tokens) -> array.array:
@@ -120,6 +131,11 @@ class SystemUnderTest:
 
     def unload_samples(self, indices: list[int]) -> None:
         """...and says these are no longer needed."""
+
+    def statistics(self) -> dict:
+        """What the SUT measured itself since the last call (an agent: model calls, tool calls, steps, per-call
+        latency); logged as sut_statistics after each LoadGen run when not empty. Calling it starts afresh."""
+        return {}
 
 
 @dataclass
@@ -243,10 +259,13 @@ class InferenceRun:
         self.log.event(key, value, metadata=metadata)
 
     # --- the two LoadGen runs ---------------------------------------------------------------------------------------
-    def serve(self, sut: SystemUnderTest, total_samples: int, reference, gates: list[Gate] = (),
-              performance_samples: int | None = None) -> int:
+    def serve(self, sut: SystemUnderTest, total_samples: int, reference=None, gates: list[Gate] = (),
+              performance_samples: int | None = None, grade=None) -> int:
         """Run the accuracy run and the performance run of this variant on `sut`; log; return the exit code.
-        reference(index) -> the expected tokens of sample `index` (the workload's full-recompute answer)."""
+        Either reference(index) -> the expected tokens of sample `index` (the workload's full-recompute answer),
+        or grade(index, answer_text) -> grading.Grade (answers are text: agents)."""
+        if (reference is None) == (grade is None):
+            raise ValueError("serve() takes either reference= (token answers) or grade= (text answers)")
         performance_samples = performance_samples or self.variant.get("performance_sample_count") or total_samples
         if self.bare_loop:
             return self._bare_loop(sut, total_samples)
@@ -260,15 +279,24 @@ class InferenceRun:
         for gate in gates:
             self.log.event(gate.key, gate.value, metadata={"target": gate.target, "direction": gate.direction})
         accuracy_dir = self.loadgen_dir / "accuracy"
+        sut.statistics()  # start afresh
         self._loadgen_run(sut, total_samples, performance_samples, "AccuracyOnly", accuracy_dir)
-        answers = {index: loadgen.tokens_of(data)
-                   for index, data in loadgen.read_accuracy(accuracy_dir / loadgen.ACCURACY).items()}
-        expected = {index: [int(t) for t in reference(index)] for index in range(total_samples)}
-        (accuracy_dir / loadgen.REFERENCE).write_text(json.dumps(
-            {"format": "int32 tokens", "samples": {str(i): tokens for i, tokens in expected.items()}}) + "\n")
-        agreement, wrong = loadgen.token_agreement(answers, expected)
+        responses = loadgen.read_accuracy(accuracy_dir / loadgen.ACCURACY)
+        if grade is None:
+            answers = {index: loadgen.tokens_of(data) for index, data in responses.items()}
+            expected = {index: [int(t) for t in reference(index)] for index in range(total_samples)}
+            document = {"format": "int32 tokens", "samples": {str(i): tokens for i, tokens in expected.items()}}
+            agreement, wrong = loadgen.token_agreement(answers, expected)
+        else:
+            grades = {index: grade(index, data.decode("utf-8", errors="replace")) for index, data in responses.items()}
+            document = grading.reference_document(self.quality["metric"], responses, grades)
+            agreement, wrong = grading.mean_grade(responses, document["samples"], total_samples)
+        (accuracy_dir / loadgen.REFERENCE).write_text(json.dumps(document) + "\n")
         self.log.event(self.quality["log_key"], agreement, metadata={"samples": total_samples, "wrong": wrong[:10],
                                                                      "samples_count": total_samples})
+        statistics = sut.statistics()
+        if statistics:
+            self.log.event("sut_statistics", statistics, metadata={"mode": "AccuracyOnly"})
         self.log.end(constants.EVAL_STOP, metadata={"samples_count": total_samples})
         accurate = benchmark.target_reached(agreement, self.quality) and all(gate.holds for gate in gates)
         print(f"{self.variant_name}: accuracy run: {self.quality['metric']} {agreement:.4f} "
@@ -285,6 +313,9 @@ class InferenceRun:
         detail = loadgen.read_detail(performance_dir / loadgen.DETAIL)
         for key in loadgen.reported_keys(detail):
             self.log.event(key, detail[key])
+        statistics = sut.statistics()
+        if statistics:
+            self.log.event("sut_statistics", statistics, metadata={"mode": "PerformanceOnly"})
         files = {f"{part}/{name}": fetch.sha256_of(self.loadgen_dir / part / name)
                  for part, names in (("performance", loadgen.PERFORMANCE_FILES), ("accuracy", loadgen.ACCURACY_FILES))
                  for name in names}

