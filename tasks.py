@@ -10,6 +10,9 @@
     .venv/bin/invoke clean                      remove the suite's images and stopped containers
     .venv/bin/invoke bench nanogpt              the full benchmark over the required seeds, time-to-target
     .venv/bin/invoke check <results folder>     the submission checker
+    .venv/bin/invoke doctor                     can this machine run the suite? what is missing, and the fix
+    .venv/bin/invoke validate smoke             every workload's smoke run, checked, in one table (+ dashboard)
+    .venv/bin/invoke dashboard <results folder> the static HTML dashboard of a results folder
     .venv/bin/invoke test                       the test suite (what CI runs)
 """
 from __future__ import annotations
@@ -292,3 +295,59 @@ def rehash(c, workload=None):
         text = text[:old.start()] + block + text[old.end():] if old else text.rstrip("\n") + "\n\n" + block
         path.write_text(text)
         print(f"{name}: workload {hashes['workload_sha256'][:12]}, common {hashes['common_sha256'][:12]}")
+
+
+@task(iterable=["workload", "suite"],
+      help={"workload": "only this workload (repeatable; default: every workload)",
+            "suite": "only this suite's workloads (repeatable)", "data_dir": "datasets root (default $DATA_DIR or ./data)",
+            "smoke": "check what the smoke configurations need", "offline": "do not probe the URLs of missing data"})
+def doctor(c, workload=None, suite=None, data_dir=None, smoke=False, offline=False):
+    """Can this machine run the suite? One line per requirement: OK / MISSING / WARN, with the fix."""
+    args = [sys.executable, "-m", "common.doctor"] + [x for w in workload or [] for x in ("--workload", w)]
+    args += [x for s in suite or [] for x in ("--suite", s)] + (["--data-dir", str(data_dir)] if data_dir else [])
+    args += (["--smoke"] if smoke else []) + (["--offline"] if offline else [])
+    code = _call(args)
+    if code != 0:
+        raise Exit(code=code)
+
+
+@task(iterable=["workload", "suite"],
+      help={"config": "smoke (seconds per workload) or full (the benchmark configuration; hours for the suite)",
+            "workload": "only this workload (repeatable; default: every workload)",
+            "suite": "only this suite's workloads (repeatable)",
+            "keep_going": "run every workload even after one fails", "out": "output folder (default "
+            "validate/<config>-<UTC time>/)", "seed": "the seed of every run", "data_dir": "datasets root (default "
+            "$DATA_DIR or ./data)", "download": "run a workload's download_dataset.sh first when its data is missing"})
+def validate(c, config, workload=None, suite=None, keep_going=False, out=None, seed="1", data_dir=None,
+             download=False):
+    """Run the smoke or full configuration of every workload (run_and_time.sh), check the results, print one table
+    (CSV, JSON and the HTML dashboard beside it)."""
+    from common import doctor as checks
+    from common import validate as runner
+
+    try:
+        names = checks.select(workload, suite)
+    except benchmark.UnknownWorkload as error:
+        raise Exit(f"error: {error.args[0]}", code=2)
+    try:
+        rows, folder = runner.validate(config, names, Path(out) if out else runner.default_out(config),
+                                       seed=_seed(seed), keep_going=keep_going, data_dir=data_dir, download=download)
+    except runner.ValidateError as error:
+        raise Exit(f"error: {error}", code=2)
+    print(runner.format_table(rows), end="")
+    print(f"table: {folder / 'validate.csv'}, {folder / 'validate.json'}; checker: {folder / 'checker'}; "
+          f"dashboard: {folder / 'dashboard' / 'index.html'}")
+    if any(row.status != runner.PASS for row in rows):
+        raise Exit(code=1)
+
+
+@task(help={"folder": "results folder (<submitter>/results/<system>/<benchmark>/...)",
+            "out": "output folder (default: beside the results folder, dashboard/)",
+            "smoke": "the runs are smoke runs", "validate": "the validate.json of the run that wrote the folder"})
+def dashboard(c, folder, out=None, smoke=False, validate=None):
+    """Build the static HTML dashboard of a results folder: table, curves, latencies, verdicts, provenance."""
+    args = [sys.executable, "-m", "common.dashboard", str(folder)] + (["--out", str(out)] if out else [])
+    args += (["--smoke"] if smoke else []) + (["--validate", str(validate)] if validate else [])
+    code = _call(args)
+    if code != 0:
+        raise Exit(code=code)

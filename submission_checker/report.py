@@ -12,6 +12,7 @@ import html
 import io
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -278,8 +279,8 @@ def _latency_plot(r: dict) -> str:
         ax.set_title(title, fontsize="medium")
     if len(r["runs"]) <= 12:
         axes[0].legend(fontsize="small")
-    fig.suptitle(f"{name_of(r)}: {r['scenario'] or ''} latency by percentile, every run (dotted: runs that do "
-                 "not count)", fontsize="medium")
+    title = f"{name_of(r)}: {r['scenario'] or ''} latency by percentile, every run (dotted: runs that do not count)"
+    fig.suptitle("\n".join(textwrap.wrap(title, width=int(fig.get_figwidth() * 13))), fontsize="medium")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -73,6 +73,22 @@ def smoke_logs(data_dir, tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="session")
+def smoke_checkpoint(data_dir):
+    """nanogpt_infer's smoke checkpoint, made as a submitter makes it: download_dataset.sh runs nanogpt's smoke
+    training (tests/test_inference.py and the validate test serve it)."""
+    import json
+
+    env = {**os.environ, "PYTHON": sys.executable, "DATA_DIR": str(data_dir), "SMOKE": "1", "OMP_NUM_THREADS": "1"}
+    script = Path(benchmark.load("nanogpt_infer")["directory"]) / "download_dataset.sh"
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    path = data_dir / benchmark.load("nanogpt_infer", smoke=True)["checkpoint"]["file"]
+    assert path.is_file() and json.loads(path.with_name(path.name + ".json").read_text())["training_benchmark"] == \
+        "nanogpt"
+    return path
+
+
 def workload_modules(name: str, *modules: str):
     """Import a workload's own modules (model, train, baselines, ...) from its directory. Every workload has a
     model.py and a train.py, so each import starts and ends with none of that directory's names in sys.modules:

@@ -115,18 +115,6 @@ def _env(data_dir: Path, results: Path, **extra) -> dict:
 
 
 @pytest.fixture(scope="session")
-def smoke_checkpoint(data_dir):
-    """The smoke checkpoint, made as a submitter makes it: download_dataset.sh runs nanogpt's smoke training."""
-    proc = subprocess.run(["bash", str(WORKLOAD / "download_dataset.sh")], env=_env(data_dir, data_dir / "unused"),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    path = data_dir / benchmark.load("nanogpt_infer", smoke=True)["checkpoint"]["file"]
-    assert path.is_file() and json.loads(path.with_name(path.name + ".json").read_text())["training_benchmark"] == \
-        "nanogpt"
-    return path
-
-
-@pytest.fixture(scope="session")
 def smoke_results(data_dir, smoke_checkpoint, tmp_path_factory):
     """required_runs (smoke) runs of every variant through run_and_time.sh, into one results folder."""
     results = tmp_path_factory.mktemp("infer_results")
