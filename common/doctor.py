@@ -233,20 +233,11 @@ def _energy_check() -> Check:
 
 
 # --- per workload --------------------------------------------------------------------------------------------------
-def requirement_pins(file: Path, seen: set | None = None) -> dict[str, str]:
-    """name -> version of every `name==version` line of a requirements file, `-r` includes followed."""
-    seen = seen if seen is not None else set()
-    if file in seen or not file.is_file():
-        return {}
-    seen.add(file)
-    pins = {}
-    for line in file.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r "):
-            pins.update(requirement_pins((file.parent / line[3:].strip()).resolve(), seen))
-        elif match := re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;]+)", line):
-            pins[match[1].lower()] = match[2]
-    return pins
+def requirement_pins(file: Path) -> dict[str, str]:
+    """name -> version of a workload's requirements file (`-r` includes followed: the lock machinery's reader)."""
+    from common.containers.locks import requirement_pins as pins
+
+    return pins(file) if file.is_file() else {}
 
 
 def debian_packages(dockerfile: Path) -> list[str]:
@@ -260,11 +251,19 @@ def debian_packages(dockerfile: Path) -> list[str]:
 
 
 def package_checks(definitions: dict[str, dict]) -> list[Check]:
+    from common.containers import DockerError
+
     wanted: dict[tuple[str, str], set] = {}
-    for name, definition in definitions.items():
-        for package, version in requirement_pins(Path(definition["directory"]) / "requirements.txt").items():
-            wanted.setdefault((package, version), set()).add(name)
     checks, fine = [], 0
+    for name, definition in definitions.items():
+        try:
+            pins = requirement_pins(Path(definition["directory"]) / "requirements.txt")
+        except DockerError as error:
+            checks.append(Check(f"requirements {name}", MISSING, str(error), "make every line name==version or -r",
+                                frozenset({name})))
+            continue
+        for package, version in pins.items():
+            wanted.setdefault((package, version), set()).add(name)
     for (package, version), users in sorted(wanted.items()):
         have = _installed(package)
         if have is None:
@@ -344,7 +343,7 @@ def dataset_check(name: str, definition: dict, data_dir: Path, cache: VerifiedCa
             return Check(f"data {name}", MISSING, f"{what}; the mirror {mirror} has it", fix, frozenset({name}))
         synthetic = definition["dataset"].get("synthetic")
         if offline:
-            reach = "reachability not probed (--offline)"
+            reach = "its URL was not probed (offline)"
         else:
             why = probes.get(first["url"])
             reach = (f"cannot be reached from this machine: {first['url']} ({why})" if why else

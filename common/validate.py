@@ -255,7 +255,7 @@ def format_table(rows: list[Row]) -> str:
                          _fmt(r.outside_scored_s) if r.outside_scored_s is not None else "-",
                          _fmt(r.peak_memory_mb) if r.peak_memory_mb is not None else "-",
                          r.energy.split(" (")[0] or "-") for r in rows]
-    widths = [min(max(len(str(c[i])) for c in cells), 70) for i in range(len(header))]
+    widths = [min(max(len(str(c[i])) for c in cells), 48) for i in range(len(header))]  # CSV/JSON: in full
     lines = ["  ".join(str(c[i])[:widths[i]].ljust(widths[i]) for i in range(len(header))).rstrip() for c in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     problems = [f"  {r.workload}: {r.status}: {r.reason}" for r in rows if r.status not in (PASS, NOT_RUN)]
@@ -291,6 +291,12 @@ def validate(config: str, workloads: list[str], out: Path, seed: int = 1, keep_g
     env.setdefault("PYTHON", sys.executable)
     started = time.time()
     rows, stopped = [], False
+
+    def meta(finished: bool) -> dict:
+        return {"config": config, "seed": seed, "data_dir": str(data_dir), "keep_going": keep_going,
+                "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+                "wall_s": round(time.time() - started, 1), "finished": finished, "workloads": workloads}
+
     bar = tqdm(workloads, desc=f"validate {config}", unit="workload", file=sys.stderr,
                disable=(not sys.stderr.isatty()) if progress is None else not progress)
     for name in bar:
@@ -309,12 +315,10 @@ def validate(config: str, workloads: list[str], out: Path, seed: int = 1, keep_g
                   file=sys.stderr, flush=True)
         if row.status != PASS and not keep_going:
             stopped = True
+        write_outputs(rows, out, meta(finished=False))  # an interrupted validate keeps the table so far
     bar.close()
     apply_checker(rows, out, smoke=config == "smoke")
-    meta = {"config": config, "seed": seed, "data_dir": str(data_dir), "started": datetime.fromtimestamp(
-        started, timezone.utc).isoformat(timespec="seconds"), "wall_s": round(time.time() - started, 1),
-        "keep_going": keep_going}
-    write_outputs(rows, out, meta)
+    write_outputs(rows, out, meta(finished=True))
     from common import dashboard
 
     dashboard.build(out / "results", out / "dashboard", validate_file=out / "validate.json",

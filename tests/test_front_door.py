@@ -95,7 +95,7 @@ def test_doctor_says_why_a_dataset_cannot_be_reached(data_dir, tmp_path, monkeyp
     assert "synthetic stand-in exists for pipeline tests only" in check.detail
     offline = doctor.dataset_check("micronet_vww", definition, tmp_path, doctor.VerifiedCache(tmp_path),
                                    offline=True, probes={})
-    assert "reachability not probed (--offline)" in offline.detail
+    assert "its URL was not probed (offline)" in offline.detail
 
 
 def test_doctor_checks_weights_checkpoints_and_tools(data_dir, tmp_path, monkeypatch):
