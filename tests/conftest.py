@@ -89,6 +89,51 @@ def smoke_checkpoint(data_dir):
     return path
 
 
+# --- the agent suite's smoke runs (agent/*: one run_and_time.sh, then the checker on copies) -----------------
+def agent_smoke_env(data_dir: Path, results: Path) -> dict:
+    """A SmolLM2 workload's smoke run as a submitter starts it: the offline weights, every variant into results."""
+    env = {**os.environ, "PYTHON": sys.executable, "DATA_DIR": str(data_dir), "RESULTS_DIR": str(results),
+           "SMOKE": "1", "LOGFILE": ""}
+    env.pop("SMOLLM2_SOURCE", None)
+    return env
+
+
+def agent_smoke_run(name: str, data_dir: Path, results: Path) -> Path:
+    """One smoke run of an agent workload through its run_and_time.sh (seed 1) into results; returns results."""
+    script = Path(benchmark.load(name)["directory"]) / "run_and_time.sh"
+    proc = subprocess.run(["bash", str(script), "1"], env=agent_smoke_env(data_dir, results), capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return results
+
+
+def baseline_dir(results: Path, name: str) -> Path:
+    """Where an agent workload's baseline variant writes its logs in the results layout."""
+    return results / "reference" / "results" / "local_cpu" / name / "baseline"
+
+
+def tampered_problems(results: Path, tmp_path: Path, name: str, file: str, edit, rehash: bool = True) -> str:
+    """The checker's problems with a copy of an agent workload's smoke results whose loadgen_0/accuracy/<file> was
+    edited; with rehash, the log's sha256 of that file is updated to match, so that only the checker's own
+    recomputation can catch the edit."""
+    import shutil
+
+    from common import grading
+    from submission_checker import checker
+
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    path = baseline_dir(copy, name) / "loadgen_0" / "accuracy" / file
+    old = grading.sha256_hex(path.read_bytes())
+    edit(path)
+    if rehash:
+        log = baseline_dir(copy, name) / "result_0.txt"
+        log.write_text(log.read_text().replace(old, grading.sha256_hex(path.read_bytes())))
+    report = checker.check(copy, smoke=True)
+    assert not report.valid
+    return " | ".join(report.errors + [e for r in report.results for e in r.errors])
+
+
 def workload_modules(name: str, *modules: str):
     """Import a workload's own modules (model, train, baselines, ...) from its directory. Every workload has a
     model.py and a train.py, so each import starts and ends with none of that directory's names in sys.modules:

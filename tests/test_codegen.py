@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from common import grading
 from common.bench import read_log
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, agent_smoke_run, baseline_dir, tampered_problems
 
 from agent.codegen import sandbox, task_set
 
@@ -82,28 +81,13 @@ def test_no_sandbox_stops_the_run_in_one_sentence_before_the_model_loads(data_di
 
 
 # --- the smoke run and the checker --------------------------------------------------------------------------------
-def smoke_env(data_dir: Path, results: Path) -> dict:
-    env = {**os.environ, "PYTHON": sys.executable, "DATA_DIR": str(data_dir), "RESULTS_DIR": str(results),
-           "SMOKE": "1", "LOGFILE": ""}
-    env.pop("SMOLLM2_SOURCE", None)
-    return env
-
-
 @pytest.fixture(scope="module")
 def codegen_results(data_dir, smollm2_weights, tmp_path_factory):
-    results = tmp_path_factory.mktemp("codegen_results")
-    proc = subprocess.run(["bash", str(WORKLOAD / "run_and_time.sh"), "1"], env=smoke_env(data_dir, results),
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return results
-
-
-def variant_dir(results: Path) -> Path:
-    return results / "reference" / "results" / "local_cpu" / "codegen" / "baseline"
+    return agent_smoke_run("codegen", data_dir, tmp_path_factory.mktemp("codegen_results"))
 
 
 def test_smoke_run_is_valid_and_grades_by_running_the_code(codegen_results):
-    events, problems = read_log(variant_dir(codegen_results) / "result_0.txt")
+    events, problems = read_log(baseline_dir(codegen_results, "codegen") / "result_0.txt")
     assert not problems, problems
     by_key = {e["key"]: e for e in events}
     assert by_key["result_validity"]["value"] == "VALID"
@@ -116,7 +100,7 @@ def test_smoke_run_is_valid_and_grades_by_running_the_code(codegen_results):
         assert stats["model_calls"] == stats["tasks"] and stats["stage_latency_ms"]["execute"]["p50"] > 0
     assert statistics[1]["value"]["tasks"] >= 11
     assert by_key["accuracy"]["value"] == 0.0  # 8 tokens cannot hold a passing program
-    accuracy = variant_dir(codegen_results) / "loadgen_0" / "accuracy"
+    accuracy = baseline_dir(codegen_results, "codegen") / "loadgen_0" / "accuracy"
     reference = json.loads((accuracy / "reference_outputs.json").read_text())
     answers = {e["qsl_idx"]: bytes.fromhex(e["data"]) for e in json.loads((accuracy / "mlperf_log_accuracy.json")
                                                                           .read_text())}
@@ -135,31 +119,13 @@ def test_checker_passes_the_real_smoke_results(codegen_results):
     assert report.valid, report.errors + [e for r in report.results for e in r.errors]
 
 
-def _tampered(results: Path, tmp_path: Path, name: str, edit, rehash: bool = True) -> str:
-    """The checker's problems with a copy of the results whose accuracy/<name> was edited; with rehash, the log's
-    sha256 of the file is updated to match (so that only the checker's own recomputation can catch the edit)."""
-    from submission_checker import checker
-
-    copy = tmp_path / "results"
-    shutil.copytree(results, copy)
-    path = variant_dir(copy) / "loadgen_0" / "accuracy" / name
-    old = grading.sha256_hex(path.read_bytes())
-    edit(path)
-    if rehash:
-        log = variant_dir(copy) / "result_0.txt"
-        log.write_text(log.read_text().replace(old, grading.sha256_hex(path.read_bytes())))
-    report = checker.check(copy, smoke=True)
-    assert not report.valid
-    return " | ".join(report.errors + [e for r in report.results for e in r.errors])
-
-
 def test_checker_fails_code_changed_after_it_was_executed(codegen_results, tmp_path, mbpp):
     def edit(path: Path):
         entries = json.loads(path.read_text())
         entries[0]["data"] = mbpp[11].code.encode().hex().upper()  # the reference solution, put in after grading
         path.write_text(json.dumps(entries))
 
-    problems = _tampered(codegen_results, tmp_path, "mlperf_log_accuracy.json", edit)
+    problems = tampered_problems(codegen_results, tmp_path, "codegen", "mlperf_log_accuracy.json", edit)
     assert "sample 0: LoadGen's answer is not the one graded" in problems, problems
 
 
@@ -171,9 +137,11 @@ def _score_flipped(path: Path):
 
 def test_checker_fails_an_executed_score_flipped_after_the_run(codegen_results, tmp_path):
     # the file's sha256 in the log catches the edit first ...
-    problems = _tampered(codegen_results, tmp_path / "plain", "reference_outputs.json", _score_flipped, rehash=False)
+    problems = tampered_problems(codegen_results, tmp_path / "plain", "codegen", "reference_outputs.json",
+                                 _score_flipped, rehash=False)
     assert "reference_outputs.json" in problems and "the file changed after the run" in problems, problems
     # ... and with the hash forged too, the mean grade no longer equals the accuracy the log states. An executed
     # score cannot be recomputed without running the code: the checker takes it as bound to its answer's sha256
-    problems = _tampered(codegen_results, tmp_path / "rehashed", "reference_outputs.json", _score_flipped)
+    problems = tampered_problems(codegen_results, tmp_path / "rehashed", "codegen", "reference_outputs.json",
+                                 _score_flipped)
     assert "accuracy 0.0 is not the 0.333333333 recomputed" in problems, problems

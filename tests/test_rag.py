@@ -4,19 +4,16 @@ are known; one smoke run (a 120-speech corpus, three questions) feeds the log an
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from common import benchmark, grading
+from common import benchmark
 from common.bench import read_log
-from conftest import REPO_ROOT, workload_modules
+from conftest import REPO_ROOT, agent_smoke_run, baseline_dir, tampered_problems, workload_modules
 
 WORKLOAD = REPO_ROOT / "agent" / "rag"
 corpus, retrieval = workload_modules("rag", "corpus", "retrieval")
@@ -90,28 +87,13 @@ def test_retrieval_metrics_of_a_known_ranking():
     assert retrieval.retrieval_metrics(scores, [0, 1, 3], k=1)["recall_at_k"] == pytest.approx(1 / 3, abs=1e-6)
 
 
-def smoke_env(data_dir: Path, results: Path) -> dict:
-    env = {**os.environ, "PYTHON": sys.executable, "DATA_DIR": str(data_dir), "RESULTS_DIR": str(results),
-           "SMOKE": "1", "LOGFILE": ""}
-    env.pop("SMOLLM2_SOURCE", None)
-    return env
-
-
 @pytest.fixture(scope="module")
 def rag_results(data_dir, smollm2_weights, tmp_path_factory):
-    results = tmp_path_factory.mktemp("rag_results")
-    proc = subprocess.run(["bash", str(WORKLOAD / "run_and_time.sh"), "1"], env=smoke_env(data_dir, results),
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return results
-
-
-def variant_dir(results: Path) -> Path:
-    return results / "reference" / "results" / "local_cpu" / "rag" / "baseline"
+    return agent_smoke_run("rag", data_dir, tmp_path_factory.mktemp("rag_results"))
 
 
 def test_smoke_run_logs_retrieval_baselines_and_stages(rag_results):
-    events, problems = read_log(variant_dir(rag_results) / "result_0.txt")
+    events, problems = read_log(baseline_dir(rag_results, "rag") / "result_0.txt")
     assert not problems, problems
     by_key = {e["key"]: e for e in events}
     assert by_key["result_validity"]["value"] == "VALID"
@@ -128,7 +110,7 @@ def test_smoke_run_logs_retrieval_baselines_and_stages(rag_results):
     assert [s["metadata"]["mode"] for s in statistics] == ["AccuracyOnly", "PerformanceOnly"]
     stages = statistics[1]["value"]["stage_latency_ms"]
     assert set(stages) == {"embed", "search", "generate"} and all(s["count"] >= 11 for s in stages.values())
-    reference = json.loads((variant_dir(rag_results) / "loadgen_0" / "accuracy" / "reference_outputs.json")
+    reference = json.loads((baseline_dir(rag_results, "rag") / "loadgen_0" / "accuracy" / "reference_outputs.json")
                            .read_text())
     assert {s["how"] for s in reference["samples"].values()} == {"contains"} and len(reference["samples"]) == 3
 
@@ -140,30 +122,13 @@ def test_checker_passes_the_real_smoke_results(rag_results):
     assert report.valid, report.errors + [e for r in report.results for e in r.errors]
 
 
-def _tampered(results: Path, tmp_path: Path, name: str, edit) -> str:
-    """The checker's problems with a copy of the results whose accuracy/<name> was edited, the log's sha256 of it
-    updated to match (so that only the checker's own recomputation can catch the edit)."""
-    from submission_checker import checker
-
-    copy = tmp_path / "results"
-    shutil.copytree(results, copy)
-    path = variant_dir(copy) / "loadgen_0" / "accuracy" / name
-    old = grading.sha256_hex(path.read_bytes())
-    edit(path)
-    log = variant_dir(copy) / "result_0.txt"
-    log.write_text(log.read_text().replace(old, grading.sha256_hex(path.read_bytes())))
-    report = checker.check(copy, smoke=True)
-    assert not report.valid
-    return " | ".join(report.errors + [e for r in report.results for e in r.errors])
-
-
 def test_checker_fails_an_answer_changed_after_grading(rag_results, tmp_path):
     def edit(path: Path):
         entries = json.loads(path.read_text())
         entries[0]["data"] = "First Citizen".encode().hex().upper()  # the right speaker of question 0, put in late
         path.write_text(json.dumps(entries))
 
-    problems = _tampered(rag_results, tmp_path, "mlperf_log_accuracy.json", edit)
+    problems = tampered_problems(rag_results, tmp_path, "rag", "mlperf_log_accuracy.json", edit)
     assert "sample 0: LoadGen's answer is not the one graded" in problems, problems
 
 
@@ -174,9 +139,9 @@ def test_checker_recomputes_a_contains_score(rag_results, tmp_path):
         entry["score"] = 1.0 - entry["score"]  # the grade of question 0 flipped, its answer unchanged
         path.write_text(json.dumps(document))
 
-    reference = variant_dir(rag_results) / "loadgen_0" / "accuracy" / "reference_outputs.json"
+    reference = baseline_dir(rag_results, "rag") / "loadgen_0" / "accuracy" / "reference_outputs.json"
     right = json.loads(reference.read_text())["samples"]["0"]["score"]
-    problems = _tampered(rag_results, tmp_path, "reference_outputs.json", edit)
+    problems = tampered_problems(rag_results, tmp_path, "rag", "reference_outputs.json", edit)
     assert re.search(rf"sample 0: graded {1 - right:g}(\.0)?, but the answer scores {right:g}", problems), problems
 
 
@@ -185,7 +150,7 @@ def test_checker_fails_a_recall_below_its_gate(rag_results, tmp_path):
 
     copy = tmp_path / "results"
     shutil.copytree(rag_results, copy)
-    log = variant_dir(copy) / "result_0.txt"
+    log = baseline_dir(copy, "rag") / "result_0.txt"
     lines = log.read_text().splitlines(keepends=True)
     for i, line in enumerate(lines):
         if '"key": "recall_at_k"' in line:

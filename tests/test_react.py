@@ -4,13 +4,11 @@ run through run_and_time.sh that the submission checker accepts and rejects once
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +17,7 @@ from common.agent import run_tool
 from common.agent_tools import make_tools, read_movies
 from common.bench import read_log
 from common.grading import grade_text
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, agent_smoke_env, agent_smoke_run, baseline_dir
 
 WORKLOAD = REPO_ROOT / "agent" / "react"
 sys.path.insert(0, str(WORKLOAD))
@@ -199,33 +197,19 @@ def test_constant_answers_stay_below_the_target(movies):
 
 
 # --- one smoke run through run_and_time.sh ------------------------------------------------------------------------
-def _env(data_dir: Path, results: Path) -> dict:
-    env = {**os.environ, "PYTHON": sys.executable, "DATA_DIR": str(data_dir), "RESULTS_DIR": str(results),
-           "SMOKE": "1", "LOGFILE": ""}
-    env.pop("SMOLLM2_SOURCE", None)
-    return env
-
-
 @pytest.fixture(scope="module")
 def smoke_results(data_dir, tmp_path_factory):
     """The weights prepared as a submitter prepares them (download_dataset.sh; shared with the other SmolLM2
     workloads' tests through the data folder), then one smoke run of every variant."""
     results = tmp_path_factory.mktemp("react_results")
-    prepare = subprocess.run(["bash", str(WORKLOAD / "download_dataset.sh")], env=_env(data_dir, results),
+    prepare = subprocess.run(["bash", str(WORKLOAD / "download_dataset.sh")], env=agent_smoke_env(data_dir, results),
                              capture_output=True, text=True, timeout=900)
     assert prepare.returncode == 0, prepare.stdout[-2000:] + prepare.stderr[-2000:]
-    proc = subprocess.run(["bash", str(WORKLOAD / "run_and_time.sh"), "1"], env=_env(data_dir, results),
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return results
-
-
-def _log(results: Path) -> Path:
-    return results / "reference" / "results" / "local_cpu" / "react" / "baseline" / "result_0.txt"
+    return agent_smoke_run("react", data_dir, results)
 
 
 def test_the_smoke_run_counts_its_invalid_calls_and_is_valid(smoke_results):
-    events, problems = read_log(_log(smoke_results))
+    events, problems = read_log(baseline_dir(smoke_results, "react") / "result_0.txt")
     assert not problems, problems
     by_key = {e["key"]: e for e in events}
     assert by_key["result_validity"]["value"] == "VALID" and by_key["run_stop"]["metadata"]["status"] == "success"
@@ -251,7 +235,7 @@ def test_checker_fails_a_tampered_answer(smoke_results, tmp_path):
 
     copy = tmp_path / "results"
     shutil.copytree(smoke_results, copy)
-    accuracy_log = _log(copy).parent / "loadgen_0" / "accuracy" / "mlperf_log_accuracy.json"
+    accuracy_log = baseline_dir(copy, "react") / "loadgen_0" / "accuracy" / "mlperf_log_accuracy.json"
     entries = json.loads(accuracy_log.read_text())
     entries[0]["data"] = "31393936"  # "1996" in hex, as LoadGen writes answer bytes
     accuracy_log.write_text(json.dumps(entries))
