@@ -156,7 +156,8 @@ def _suite_table(validate: dict | None, document: dict) -> str:
                 f"<tr><td><a href='#workload-{_e(r['workload'])}'>{_e(r['workload'])}</a></td><td>{_e(r['kind'])}</td>"
                 f"<td class='{status.replace(' ', '')}'>{_e(status)}</td>"
                 f"<td>{_e(r['metric_vs_target'] or r['reason'])}</td><td>{_e(r['score'])}</td>"
-                f"<td>{_fmt(r['wall_s'])}</td><td>{_fmt(r['outside_scored_s'])}</td><td>{_fmt(r['peak_memory_mb'])}</td>"
+                f"<td>{_fmt(r['wall_s'])}</td><td>{_fmt(r['outside_scored_s'])}</td>"
+                f"<td>{_fmt(r['peak_memory_mb'])}</td>"
                 f"<td>{_e(r['energy'].split(' (')[0])}</td><td>{_e(r['checker'])}</td></tr>")
         caption = (f"invoke validate {_e(validate['config'])}: {len(validate['rows'])} workloads, "
                    f"{sum(r['status'] == 'PASS' for r in validate['rows'])} PASS, wall time {validate['wall_s']} s")

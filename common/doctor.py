@@ -80,7 +80,9 @@ class VerifiedCache:
         stat = path.stat()
         key = str(path.resolve())
         cached = self.entries.get(key)
-        if isinstance(cached, dict) and cached.get("size") == stat.st_size and cached.get("mtime_ns") == stat.st_mtime_ns:
+        unchanged = isinstance(cached, dict) and (cached.get("size"), cached.get("mtime_ns")) == (stat.st_size,
+                                                                                                 stat.st_mtime_ns)
+        if unchanged:
             return cached["sha256"]
         digest = fetch.sha256_of(path)
         self.hashed += 1
@@ -229,7 +231,8 @@ def _energy_check() -> Check:
     if found:
         return Check("energy", OK, f"readable counters: {', '.join(found)}")
     return Check("energy", WARN, f"no readable energy counter (rapl: {rapl_why}; nvml: {nvml_why}); logs record "
-                 "energy as unmeasured", "on Intel/AMD hosts: sudo chmod o+r /sys/class/powercap/intel-rapl:*/energy_uj")
+                 "energy as unmeasured",
+                 "on Intel/AMD hosts: sudo chmod o+r /sys/class/powercap/intel-rapl:*/energy_uj")
 
 
 # --- per workload --------------------------------------------------------------------------------------------------
@@ -295,7 +298,7 @@ def _mirror_copy(entry: dict) -> str | None:
     if not mirror:
         return None
     if "://" in mirror and not mirror.startswith("file://"):
-        return mirror  # a remote mirror: download through it
+        return f"{mirror} (remote: not probed)"  # downloads go through it
     root = Path(mirror.removeprefix("file://"))
     return str(root) if root.joinpath(*fetch.relative_parts(entry)).is_file() else None
 
@@ -337,10 +340,11 @@ def dataset_check(name: str, definition: dict, data_dir: Path, cache: VerifiedCa
                      f"delete the file and {fix}", frozenset({name}))
     if missing:
         first = missing[0]
-        what = f"{len(missing)} of {len(files)} files missing ({first['path']}" + (", ..." if len(missing) > 1 else "") + ")"
+        more = ", ..." if len(missing) > 1 else ""
+        what = f"{len(missing)} of {len(files)} files missing ({first['path']}{more})"
         mirror = _mirror_copy(first)
         if mirror:
-            return Check(f"data {name}", MISSING, f"{what}; the mirror {mirror} has it", fix, frozenset({name}))
+            return Check(f"data {name}", MISSING, f"{what}; get it from the mirror {mirror}", fix, frozenset({name}))
         synthetic = definition["dataset"].get("synthetic")
         if offline:
             reach = "its URL was not probed (offline)"
@@ -397,7 +401,8 @@ def _recorded_files_check(label: str, folder: Path, record_name: str, workload: 
     try:
         recorded = json.loads(record_file.read_text())["files"]
     except (OSError, ValueError, KeyError, TypeError):
-        return Check(label, MISSING, f"{record_file} cannot be read", f"delete {folder} and {fix}", frozenset({workload}))
+        return Check(label, MISSING, f"{record_file} cannot be read", f"delete {folder} and {fix}",
+                     frozenset({workload}))
     for file_name, expected in recorded.items():
         path = folder / file_name
         if not path.is_file():
@@ -435,7 +440,8 @@ def select(workloads=None, suites=None) -> list[str]:
     known_suites = {benchmark.load(n)["suite"] for n in names}
     for suite in suites or []:
         if suite not in known_suites:
-            raise benchmark.UnknownWorkload(f"unknown suite {suite!r}; the suites are {', '.join(sorted(known_suites))}")
+            raise benchmark.UnknownWorkload(f"unknown suite {suite!r}; the suites are "
+                                            f"{', '.join(sorted(known_suites))}")
     if workloads or suites:
         names = [n for n in names if n in (workloads or []) or benchmark.load(n)["suite"] in (suites or [])]
     return names
