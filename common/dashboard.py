@@ -25,7 +25,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from submission_checker import logparse
+from common.bench import read_log
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em 2em;color:#222;max-width:1300px}
@@ -56,10 +56,6 @@ def _inside(root: Path, relative: str) -> Path | None:
     except (OSError, RuntimeError):
         return None
     return path if path.is_relative_to(root) and path.is_file() else None
-
-
-def read_events(path: Path) -> list[dict]:
-    return [event for _, event, problem in logparse.read_events(path) if not problem]
 
 
 def _svg(fig) -> str:
@@ -105,11 +101,16 @@ def training_plot(name: str, runs: list[tuple[str, list[dict]]], quality: dict |
     return _svg(fig)
 
 
-def throughput_rows(result: dict, root: Path) -> list[dict]:
+def read_events(root: Path, relative: str) -> list[dict]:
+    """The well-formed events of a run's log inside root (none when the file is outside it or missing)."""
+    path = _inside(root, relative)
+    return read_log(path)[0] if path else []
+
+
+def throughput_rows(result: dict, events_by_run: list[list[dict]]) -> list[dict]:
+    """One row per run from the events already read: LoadGen's QPS, mean latency, query count and validity."""
     rows = []
-    for run in result["runs"]:
-        path = _inside(root, run["file"])
-        events = read_events(path) if path else []
+    for run, events in zip(result["runs"], events_by_run):
         last = {e["key"]: e["value"] for e in events}
         stats = last.get("sut_statistics") if isinstance(last.get("sut_statistics"), dict) else {}
         rows.append({"run": run["file"].rsplit("/", 1)[-1], "seed": run["seed"], "verdict": run["verdict"],
@@ -193,10 +194,8 @@ def _workload_section(name: str, results: list[dict], root: Path, latency: dict,
         if reasons:
             parts.append("<ul class='reasons'>" + "".join(f"<li class='{c}'>{_e(x)}</li>" for c, x in reasons)
                          + "</ul>")
-        runs = []
-        for run in result["runs"]:
-            path = _inside(root, run["file"])
-            runs.append((run["file"].rsplit("/", 1)[-1].removesuffix(".txt"), read_events(path) if path else []))
+        runs = [(run["file"].rsplit("/", 1)[-1].removesuffix(".txt"), read_events(root, run["file"]))
+                for run in result["runs"]]
         if not first_events and runs:
             first_events = runs[0][1]
         if result["kind"] == "training":
@@ -206,7 +205,7 @@ def _workload_section(name: str, results: list[dict], root: Path, latency: dict,
             png = latency.get(label)
             parts.append(f"<img alt='{_e(label)} latency by percentile' src='data:image/png;base64,{png}'>" if png
                          else "<p class='muted'>no latency figures to plot</p>")
-            rows = throughput_rows(result, root)
+            rows = throughput_rows(result, [events for _, events in runs])
             head = ["run", "seed", "verdict", f"{result['metric']} ({result['unit']})", "LoadGen QPS",
                     "mean latency ms", "queries", "LoadGen validity", "generated tokens/s"]
             parts.append("<table class='throughput'><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"

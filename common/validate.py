@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from common import benchmark, doctor, fetch
-from submission_checker import logparse
+from common.bench import read_log
 
 CONFIGS = ("smoke", "full")
 PASS, FAIL, NO_DATA, NOT_RUN = "PASS", "FAIL", "NO DATA", "NOT RUN"
@@ -70,10 +70,6 @@ def default_out(config: str) -> Path:
     return benchmark.REPO_ROOT / "validate" / f"{config}-{stamp}"
 
 
-def _events(path: Path) -> list[dict]:
-    return [event for _, event, problem in logparse.read_events(path) if not problem]
-
-
 def _first(events: list[dict], key: str) -> dict | None:
     return next((e for e in events if e["key"] == key), None)
 
@@ -88,7 +84,7 @@ def _fmt(value) -> str:
 
 def read_run(log: Path, definition: dict) -> dict:
     """What validate reports of one MLPerf log: scored seconds, quality value, score, energy."""
-    events = _events(log)
+    events, _ = read_log(log)  # a malformed line is the checker's to report
     start, stop = _first(events, "run_start"), _first(events, "run_stop")
     scored = (stop["time_ms"] - start["time_ms"]) / 1000 if start and stop else None
     variant = log.parent.name if definition["kind"] == "inference" else None

@@ -22,10 +22,8 @@ ARTIFACTS = REPO_ROOT / "build" / "test-artifacts"  # ignored by git; the dashbo
 
 
 def _copy_dataset(name: str, source: Path, target: Path) -> None:
-    for entry in benchmark.load(name)["dataset"]["files"]:
-        dest = target.joinpath(*fetch.relative_parts(entry))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source.joinpath(*fetch.relative_parts(entry)), dest)
+    """One workload's dataset, fetched from the session's data folder used as a mirror (verified on the way)."""
+    fetch.download(benchmark.load(name), target, mirror=str(source), progress=False)
 
 
 def _by_name(checks, name):
